@@ -1,0 +1,52 @@
+"""jaxbp: Ng's backpropagation as pure JAX, checked against jax.grad.
+
+Notation: X (n_x, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1), Y (n_y, m); see README.md.
+"""
+
+from jaxbp.activations import ACTIVATIONS
+from jaxbp.backprop import (
+    BackwardStep,
+    Placement,
+    Start,
+    activation_backward,
+    backward,
+    backward_from,
+    linear_backward,
+    reduction_for,
+)
+from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
+from jaxbp.model import (
+    Cache,
+    Layer,
+    autodiff_grads,
+    cost,
+    forward,
+    init_params,
+    linear_forward,
+    per_example_grads,
+    predict,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "BackwardStep",
+    "Cache",
+    "Layer",
+    "Placement",
+    "Start",
+    "activation_backward",
+    "autodiff_grads",
+    "backward",
+    "backward_from",
+    "compute_cost",
+    "cost",
+    "forward",
+    "init_params",
+    "linear_backward",
+    "linear_forward",
+    "loss_from_logits",
+    "loss_from_probabilities",
+    "per_example_grads",
+    "predict",
+    "reduction_for",
+]
