@@ -44,8 +44,8 @@ def tanh_prime(Z):
 
 
 def relu(Z):
-    """A = Z where Z > 0, else 0."""
-    return jnp.where(Z > 0, Z, jnp.zeros_like(Z))
+    """A = Z where Z > 0, else 0 (0 * Z, so a NaN in Z stays NaN instead of becoming 0)."""
+    return jnp.where(Z > 0, Z, 0 * Z)
 
 
 def relu_prime(Z):

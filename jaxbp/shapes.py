@@ -42,8 +42,11 @@ def float_array(name, x, *, ndim=2):
 
 def finite(name, x):
     """Raise ValueError if a concrete x holds NaN or Inf."""
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        n_bad = int(jnp.sum(~jnp.isfinite(x)))
+    if not is_concrete(x):
+        return
+    bad = ~np.isfinite(np.asarray(x, dtype=np.float64))  # NumPy: no tracing, even inside a jit trace
+    if bad.any():
+        n_bad = int(bad.sum())
         raise ValueError(f"{name} holds {n_bad} non-finite value(s) (NaN or Inf)")
 
 
