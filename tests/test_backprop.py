@@ -15,10 +15,11 @@ from refs import max_rel_error, rel_error
 import jaxbp
 from jaxbp.activations import HIDDEN, OUTPUTS
 
-# Ng's metric per parameter. float64: measured worst 1.3e-15 over the matrix below.
-TOL = {jnp.float64: 1e-13, jnp.float32: 5e-6}
-# float32: measured worst 4.3e-7 over the matrix (depth <= 5, widths <= 7, m <= 40, He/Xavier init);
-# 5e-6 leaves a 10x margin for other XLA builds' reduction orders.
+# Ng's metric per parameter, worst over the matrix of test_backward_matches_jax_grad (measured:
+# float64 7.4e-15 at relu/identity/absorbed/depth 5; float32 1.7e-6 at tanh/identity/deferred/depth 3,
+# where identity output's dZ[L] = AL - Y cancels). The house bound 1e-13 holds for float64; float32
+# gets 1e-5, six times the measured worst, for other XLA builds' reduction orders.
+TOL = {jnp.float64: 1e-13, jnp.float32: 1e-5}
 
 PAIRS = [(o, s) for o in OUTPUTS for s in ("dZL", "dAL") if not (o == "tanh" and s == "dZL")]
 
