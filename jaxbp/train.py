@@ -24,8 +24,8 @@ The hyperparameters enter the compiled program as arrays, not constants: calling
 again with new values but the same shapes and choices reuses the compiled run (the cache
 is keyed by shapes, dtypes and the keyword choices only), and they may be vmapped.
 
-Inside, the run uses the row layout (fast.py): X.T (m, n_x) once, up front, and
-W[l].T, so every product is (m, n_{l-1}) @ (n_{l-1}, n_l); the result is turned back.
+Inside, the run uses the row layout (fast.py): X.T (m, n_x) once, up front, the params
+as they are; every product then has the long (m, n_{l-1}) operand on the left.
 
 vmap: train works under jax.vmap over params, X, Y, key and the hyperparameters (e.g.
 jax.vmap(lambda k: train(init_params(k, dims), X, Y, ...))(keys)). Value checks (NaN,
@@ -79,7 +79,6 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
     dtype = params[0].W.dtype
     ax = 0 if layout == "rows" else 1  # the examples' axis of D, T and mask
     D, T = (X.T, Y.astype(dtype).T) if layout == "rows" else (X, Y.astype(dtype))  # transposed once, for the run
-    p = fast.to_rows(params) if layout == "rows" else params
     tx = make_optimizer(optimizer, {name: value.astype(dtype) for name, value in hyper.items()})
 
     def shard(A):  # split the examples' axis over every mesh axis; params stay replicated
@@ -139,8 +138,8 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
 
     perm0 = jnp.arange(m) if batch_size is not None else None
     n_records = -(-num_iterations // record_every)
-    (p, _, _), costs = jax.lax.scan(record, (p, tx.init(p), perm0), jnp.arange(n_records))
-    return (fast.from_rows(p) if layout == "rows" else p), costs
+    (params, _, _), costs = jax.lax.scan(record, (params, tx.init(params), perm0), jnp.arange(n_records))
+    return params, costs
 
 
 _STATIC = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
