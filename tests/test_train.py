@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxbp import backprop, datasets, fast, model
-from jaxbp.train import _run_jit, train
+from jaxbp.train import _run_jit, _run_jit_one_thread, choose_layout, train
 from jaxbp.model import Layer
 
 F64_TOL = 1e-12  # ‖a−b‖/(‖a‖+‖b‖) per layer; measured ≤ 3e-16 for the grads below
@@ -136,25 +136,34 @@ def test_train_layouts_and_record_every_agree(key):
     params, X, Y = problem(key, (4, 6, 3), 50, output="softmax")
     kw = dict(hidden="tanh", output="softmax", optimizer="adam", learning_rate=0.01, num_iterations=25,
               placement="absorbed")
-    rows, costs = train(params, X, Y, **kw)
+    rows, costs = train(params, X, Y, layout="rows", **kw)
     cols, costs_cols = train(params, X, Y, layout="columns", grads_from="autodiff", **kw)
     assert_layers_close(rows, cols, TRAIN_TOL)
-    _, every_7th = train(params, X, Y, record_every=7, **kw)
+    _, every_7th = train(params, X, Y, layout="rows", record_every=7, **kw)
     assert every_7th.shape == (4,)  # iterations 0, 7, 14, 21 of 25
     np.testing.assert_allclose(every_7th, costs[::7], rtol=1e-13)
     np.testing.assert_allclose(costs, costs_cols, rtol=1e-12)
 
 
+def test_choose_layout_rows_only_when_inputs_outnumber_examples():
+    assert choose_layout((12288, 20, 7, 5, 1), 209) == "rows"
+    assert choose_layout((2, 4, 1), 400) == "columns"
+    assert choose_layout((784, 1024, 1024, 1), 1024) == "columns"
+
+
 def test_train_new_hyperparameters_do_not_recompile(key):
     params, X, Y = problem(key, (3, 4, 1), 30)
     kw = dict(optimizer="momentum", num_iterations=5, batch_size=10)
+    def n_compiled():
+        return _run_jit._cache_size() + _run_jit_one_thread._cache_size()
+
     train(params, X, Y, learning_rate=0.1, key=key, **kw)
-    n_compiled = _run_jit._cache_size()
+    before = n_compiled()
     other_params, other_X, _ = problem(jax.random.key(1), (3, 4, 1), 30)
     train(other_params, other_X, Y, learning_rate=0.3, momentum=0.5, key=jax.random.key(2), **kw)
-    assert _run_jit._cache_size() == n_compiled
+    assert n_compiled() == before
     train(params, X, Y, learning_rate=0.1, key=key, **{**kw, "num_iterations": 6})  # a new scan length
-    assert _run_jit._cache_size() == n_compiled + 1
+    assert n_compiled() == before + 1
 
 
 def test_train_under_vmap_equals_each_seed_alone(key):
