@@ -26,6 +26,7 @@ from jaxbp.model import (
     per_example_grads,
     predict,
 )
+from jaxbp.train import train
 
 __all__ = [
     "ACTIVATIONS",
@@ -49,4 +50,5 @@ __all__ = [
     "per_example_grads",
     "predict",
     "reduction_for",
+    "train",
 ]
