@@ -21,6 +21,7 @@ Contract
     with one piece swapped, so a bug at layer l explains dW, db of layer l and below.
 """
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -283,67 +284,75 @@ def locate(user_steps, rows, ref, tol):
     return None, None, notes
 
 
+@functools.partial(jax.jit, static_argnames=("hidden", "output", "reduction"))
+def _exact(params, X, Y, hidden, output, reduction):
+    """jax.grad of J w.r.t. W, b and (through zero offsets added to them) Z[l], A[l]; plus g' tables."""
+    L = len(params)
+
+    def cost_offset(params, eZ, eA):  # J with Z[l] += eZ[l-1], A[l] += eA[l]: grads in eZ, eA are dJ/dZ, dJ/dA
+        A = X + eA[0]
+        for l, p in enumerate(params, start=1):
+            Z = p.W @ A + p.b + eZ[l - 1]  # (n_l, m)
+            A = activations.g(hidden)(Z) + eA[l] if l < L else A
+        return costs.reduce(costs.loss_from_logits(Z, Y, output=output), reduction=reduction)
+
+    AL, caches = model._forward(params, X, hidden, output)
+    eZ = tuple(jnp.zeros_like(c.Z) for c in caches)
+    eA = tuple(jnp.zeros_like(c.A_prev) for c in caches)
+    grads, dJ_dZ, dJ_dA = jax.grad(cost_offset, argnums=(0, 1, 2))(params, eZ, eA)
+    g_prime_at_Z = {n: tuple(activations.g_prime(n)(c.Z) for c in caches) for n in activations.HIDDEN}
+    acts, As = [hidden] * (L - 1) + [output], [c.A_prev for c in caches[1:]] + [AL]
+    g_prime_at_A = tuple(None if a == "softmax" else activations.g_prime(a)(A) for a, A in zip(acts, As, strict=True))
+    dAL = None if output == "softmax" else backprop.output_dAL(AL, Y, output=output)
+    return grads, dJ_dZ, dJ_dA, AL, caches, g_prime_at_Z, g_prime_at_A, dAL
+
+
 def reference(layers, X, Y, *, hidden, output, placement):
     """The exact float64 backprop (jaxbp.diagnose.Reference) of J at the given params."""
     with jax.enable_x64(True):
         f64 = lambda a: jnp.asarray(np.asarray(a, dtype=np.float64))  # noqa: E731
         params = tuple(model.Layer(W=f64(p.W), b=f64(p.b)) for p in layers)
-        X, Y = f64(X), f64(Y)
-        reduction, L, m = backprop.reduction_for(placement), len(params), X.shape[1]
-        grads = jax.grad(model._cost)(params, X, Y, hidden, output, reduction)
-        AL, caches = model._forward(params, X, hidden, output)
+        out = _exact(params, f64(X), f64(Y), hidden, output, backprop.reduction_for(placement))
+        grads, dJ_dZ, dJ_dA, AL, caches, g_prime_at_Z, g_prime_at_A, dAL = jax.tree.map(np.asarray, out)
+    m = X.shape[1]
+    k = m if placement == "deferred" else 1  # deferred (and sum) dZ is per example: m dJ/dZ of the mean
+    return Reference(
+        grads={f"d{q}{l}": getattr(g, q) for l, g in enumerate(grads, start=1) for q in "Wb"},
+        dZ=tuple(k * d for d in dJ_dZ), dA=tuple(k * d for d in dJ_dA), Z=tuple(c.Z for c in caches),
+        A=tuple(c.A_prev for c in caches) + (AL,), W=tuple(np.asarray(p.W, np.float64) for p in layers),
+        g_prime_at_Z=g_prime_at_Z, g_prime_at_A=g_prime_at_A,
+        dAL=None if dAL is None else dAL / (m if placement == "absorbed" else 1),
+        m=m, hidden=hidden, output=output, placement=placement)
 
-        def cost_offset(eZ, eA):  # J with Z[l] += eZ[l-1] and A[l] += eA[l]: its grads are dJ/dZ, dJ/dA
-            A = X + eA[0]
-            for l, p in enumerate(params, start=1):
-                Z = p.W @ A + p.b + eZ[l - 1]  # (n_l, m)
-                A = activations.g(hidden)(Z) + eA[l] if l < L else A
-            return costs.reduce(costs.loss_from_logits(Z, Y, output=output), reduction=reduction)
 
-        eZ = tuple(jnp.zeros_like(c.Z) for c in caches)
-        eA = tuple(jnp.zeros_like(c.A_prev) for c in caches)
-        dJ_dZ, dJ_dA = jax.grad(cost_offset, argnums=(0, 1))(eZ, eA)
-        k = m if placement == "deferred" else 1  # deferred dZ is per example: m dJ/dZ
-        names = [n for n in activations.HIDDEN]
-        g_prime_at_Z = {n: tuple(np.asarray(activations.g_prime(n)(c.Z)) for c in caches) for n in names}
-        acts = [hidden] * (L - 1) + [output]
-        As = [c.A_prev for c in caches[1:]] + [AL]
-        g_prime_at_A = tuple(None if a == "softmax" else np.asarray(activations.g_prime(a)(A)) for a, A in zip(acts, As))
-        dAL = None
-        if output != "softmax":
-            dAL = np.asarray(backprop.output_dAL(AL, Y, output=output)) / (m if placement == "absorbed" else 1)
-        return Reference(
-            grads={f"d{q}{l}": np.asarray(getattr(g, q)) for l, g in enumerate(grads, start=1) for q in "Wb"},
-            dZ=tuple(k * np.asarray(d) for d in dJ_dZ), dA=tuple(k * np.asarray(d) for d in dJ_dA),
-            Z=tuple(np.asarray(c.Z) for c in caches), A=tuple(np.asarray(c.A_prev) for c in caches) + (np.asarray(AL),),
-            W=tuple(np.asarray(p.W) for p in params), g_prime_at_Z=g_prime_at_Z, g_prime_at_A=g_prime_at_A,
-            dAL=dAL, m=m, hidden=hidden, output=output, placement=placement)
+@functools.partial(jax.jit, static_argnames=("hidden", "output", "reduction"))
+def _central_differences(params, X, Y, hidden, output, reduction):
+    """(J(θ + h e_i) - J(θ - h e_i)) / 2h and the hidden Z entries changing side of a kink, for every i."""
+    theta, unravel = ravel_pytree(params)
+    h = float(np.finfo(np.float64).eps ** (1 / 3))
+    side = {"relu": lambda Z: Z > 0, "leaky_relu": lambda Z: Z >= 0}.get(hidden)  # the kink's own predicate
+
+    def one(i):
+        e = jnp.zeros_like(theta).at[i].set(h)
+        plus, minus = unravel(theta + e), unravel(theta - e)
+        fd = (model._cost(plus, X, Y, hidden, output, reduction) - model._cost(minus, X, Y, hidden, output, reduction))
+        if side is None:
+            return fd / (2 * h), jnp.zeros((), theta.dtype)
+        _, cp = model._forward(plus, X, hidden, output)
+        _, cm = model._forward(minus, X, hidden, output)
+        crossed = sum(jnp.sum(side(a.Z) != side(b.Z)) for a, b in zip(cp[:-1], cm[:-1], strict=True))
+        return fd / (2 * h), crossed.astype(theta.dtype)
+
+    fd, kinks = jax.lax.map(one, jnp.arange(theta.size), batch_size=64)
+    return unravel(fd), unravel(kinks)
 
 
 def finite_differences(layers, X, Y, *, hidden, output, placement):
-    """({name: central-difference dJ/dθ}, {name: ReLU kinks crossed}) in float64."""
+    """({name: central-difference dJ/dθ}, {name: ReLU kinks crossed}) in float64, h = eps^(1/3)."""
     with jax.enable_x64(True):
-        params = tuple(model.Layer(W=jnp.asarray(np.asarray(p.W, np.float64)),
-                                   b=jnp.asarray(np.asarray(p.b, np.float64))) for p in layers)
-        X, Y = jnp.asarray(np.asarray(X, np.float64)), jnp.asarray(np.asarray(Y, np.float64))
-        theta, unravel = ravel_pytree(params)
-        h = float(np.finfo(np.float64).eps ** (1 / 3))
-        reduction = backprop.reduction_for(placement)
-        side = {"relu": lambda Z: Z > 0, "leaky_relu": lambda Z: Z >= 0}.get(hidden)  # the kink's predicate
-
-        def one(i):
-            e = jnp.zeros_like(theta).at[i].set(h)
-            plus, minus = unravel(theta + e), unravel(theta - e)
-            fd = (model._cost(plus, X, Y, hidden, output, reduction)
-                  - model._cost(minus, X, Y, hidden, output, reduction)) / (2 * h)
-            if side is None:
-                return fd, jnp.zeros((), jnp.int64)
-            _, cp = model._forward(plus, X, hidden, output)
-            _, cm = model._forward(minus, X, hidden, output)
-            return fd, sum(jnp.sum(side(a.Z) != side(b.Z)) for a, b in zip(cp[:-1], cm[:-1], strict=True))
-
-        fd, kinks = jax.lax.map(one, jnp.arange(theta.size), batch_size=64)
-        fd_tree, kink_tree = unravel(fd), unravel(kinks.astype(theta.dtype))
-        fds = {f"d{q}{l}": np.asarray(getattr(g, q)) for l, g in enumerate(fd_tree, start=1) for q in "Wb"}
-        crossed = {f"d{q}{l}": int(np.sum(getattr(g, q))) for l, g in enumerate(kink_tree, start=1) for q in "Wb"}
-        return fds, crossed
+        f64 = lambda a: jnp.asarray(np.asarray(a, dtype=np.float64))  # noqa: E731
+        params = tuple(model.Layer(W=f64(p.W), b=f64(p.b)) for p in layers)
+        fd, kinks = _central_differences(params, f64(X), f64(Y), hidden, output, backprop.reduction_for(placement))
+        fds = {f"d{q}{l}": np.asarray(getattr(g, q)) for l, g in enumerate(fd, start=1) for q in "Wb"}
+        crossed = {f"d{q}{l}": int(np.sum(getattr(g, q))) for l, g in enumerate(kinks, start=1) for q in "Wb"}
+    return fds, crossed

@@ -151,3 +151,128 @@ def test_check_other_placement_intermediates_are_a_note_not_a_bug(user, checked,
     report = run(None, xp=jnp, returns="steps", placement=user, checked_as=checked)
     assert report.ok and report.first_divergent_layer is None
     assert any(f"= {factor} × the {checked} dZ3" in n and "not a bug" in n for n in report.notes), report.notes
+
+
+def test_check_fd_agrees_with_jax_grad_and_counts_no_kink_on_a_smooth_net():
+    report = run(("dW-times-2", 2), hidden="tanh", fd=True)
+    assert report.fd and not report.notes
+    for r in report.rows:
+        assert r.kinks == 0
+        # FD vs the exact gradient measured at <= 3.9e-9 (40 float64 problems), so FD sees what jax.grad sees
+        assert r.fd_rel_error == pytest.approx(r.rel_error, abs=1e-7)
+    assert "fd rel error" in str(report)
+
+
+def test_check_fd_false_alarm_at_a_relu_kink_is_explained_not_reported():
+    params, X, Y = problem(as_course=False)
+    W1, b1 = params[0]
+    b1 = b1.copy()
+    b1[0, 0] = 1e-9 - W1[0] @ X[:, 0]  # Z[1][0, 0] ~ 1e-9: a step h ~ 6e-6 on W[1] row 0 or b[1][0] crosses 0
+    params = (params[0]._replace(b=b1), *params[1:])
+    fn = functools.partial(gallery.backprop, xp=np, returns="layers")
+    report = check.check(fn, params, X, Y, fd=True)
+    assert report.ok
+    assert report["dW1"].kinks >= 1 and report["db1"].kinks >= 1 and report["dW3"].kinks == 0
+    assert report["db1"].fd_rel_error > check.FD_TOLERANCE
+    assert any("db1" in n and "kink" in n and "false alarm" in n for n in report.notes), report.notes
+
+
+def _raises(params, X, Y):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize(("fn", "error", "text"), [
+    (_raises, BackwardFnError, "backward_fn raised ZeroDivisionError: division by zero"),
+    (lambda p, X, Y: {"dW1": 0}, BackwardFnError, "missing db1, dW2, db2, dW3, db3"),
+    (lambda p, X, Y: None, BackwardFnError, "got NoneType"),
+    (lambda p, X, Y: {k: np.zeros((2, 2), int) for k in ("dW1", "db1", "dW2", "db2", "dW3", "db3")},
+     BackwardFnError, "dW1 has dtype int64; gradients must be floating point"),
+    (lambda p, X, Y: {k: None for k in ("dW1", "db1", "dW2", "db2", "dW3", "db3")}, BackwardFnError,
+     "returned None for dW1"),
+])
+def test_check_bad_backward_fn_is_named_in_learner_terms(fn, error, text):
+    params, X, Y = problem()
+    with pytest.raises(error, match=text.replace("(", r"\(")) as info:
+        check.check(fn, params, X, Y)
+    assert isinstance(info.value, ValueError)
+
+
+def test_check_bad_inputs_raise_naming_the_argument():
+    params, X, Y = problem()
+    fn = check.course_backward(gallery.L_model_forward, gallery.L_model_backward)
+    with pytest.raises(TypeError, match="X must have a floating dtype"):
+        check.check(fn, params, X.astype(int), Y)
+    bad = X.copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match="X holds 1 non-finite"):
+        check.check(fn, params, bad, Y)
+    with pytest.raises(ValueError, match="missing"):
+        check.check(fn, {k: v for k, v in params.items() if k != "b2"}, X, Y)
+    with pytest.raises(ValueError, match=r"W\[2\] must be \(n\[2\], n\[1\]\) = .*, got \(5, 3\)"):
+        check.check(fn, {**params, "W2": params["W2"].T}, X, Y)
+    with pytest.raises(ValueError, match="placement must be one of"):
+        check.check(fn, params, X, Y, placement="mean")
+    with pytest.raises(TypeError, match="backward_fn must be a function"):
+        check.check({"dW1": 0}, params, X, Y)
+
+
+def test_check_nan_returned_by_backward_fn_is_a_nonfinite_row():
+    params, X, Y = problem()
+
+    def nan_db2(parameters, X, Y):
+        grads = gallery.backprop(parameters, X, Y, xp=np)
+        grads["db2"] = np.full_like(grads["db2"], np.nan)
+        return grads
+
+    report = check.check(nan_db2, params, X, Y)
+    assert [(r.name, r.kind) for r in report.wrong] == [("db2", "nonfinite")]
+    assert "db2 holds 3 NaN/Inf value(s) of 3" in str(report)
+
+
+def test_check_report_renders_for_terminals_notebooks_and_graders():
+    report = run(("dW-times-2", 2))
+    text, markdown, page = str(report), report._repr_markdown_(), report._repr_html_()
+    for shown in (text, markdown, page):
+        assert "dW2" in shown and "WRONG" in shown and "2 × expected" in shown and "1e-10" in shown
+    assert markdown.count("\n| ") == 8 and page.count("<tr>") == 7  # header (+ markdown's rule) + 6 parameters
+    row = report["dW2"]
+    assert (row.name, row.layer, row.kind, row.factor, row.verdict) == ("dW2", 2, "scale", 2.0, "WRONG")
+    assert row.rel_error == pytest.approx(1 / 3, rel=1e-9)  # ||2r - r|| / (||2r|| + ||r||) = 1/3
+    with pytest.raises(KeyError, match="rows are dW1, db1"):
+        report["dW4"]
+
+
+BUGGY_MODULE = '''
+import numpy as np
+import gallery
+
+
+def backward(params, X, Y):
+    return gallery.backprop(params, X, Y, xp=np, bug=("dW-times-2", 2), returns="layers")
+
+
+def broken(params, X, Y):
+    return params[0]  # a course dict has no key 0
+
+
+def correct(parameters, X, Y):
+    return gallery.backprop(parameters, X, Y, xp=np, hidden="tanh")
+'''
+
+
+def test_main_grades_with_exit_codes(tmp_path, monkeypatch, capsys):
+    (tmp_path / "learner.py").write_text(BUGGY_MODULE)
+    assert cli.main(["check", f"{tmp_path / 'learner.py'}:backward"]) == 1
+    out = capsys.readouterr().out
+    assert "dW2 = 2 × expected" in out and "result: WRONG: 1 of 6" in out
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "learner:correct", "--params", "course", "--hidden", "tanh", "--dims", "3,4,1",
+                     "--m", "16", "--dtype", "float32", "--fd"]) == 0
+    out = capsys.readouterr().out
+    assert "result: OK: all 4 gradients match" in out and "float32" in out and "kinks" in out
+    assert cli.main(["check", "gallery:L_model_forward,L_model_backward_db1_4_over_m", "--placement", "absorbed"]) == 1
+    assert "db1 = 4 × expected" in capsys.readouterr().out
+    assert cli.main(["check", "learner:nothing"]) == 2
+    assert "has no function 'nothing'" in capsys.readouterr().err
+    assert cli.main(["check", "learner:broken", "--params", "course"]) == 1
+    assert "backward_fn raised KeyError: 0" in capsys.readouterr().err
