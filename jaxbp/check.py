@@ -122,7 +122,7 @@ def _tolerance(arrays):
     """
     eps = lambda d: 2.0**-7 if d.name == "bfloat16" else float(np.finfo(d).eps)  # noqa: E731
     worst = max((np.dtype(a.dtype) for a in arrays), key=eps)
-    return worst.name, TOLERANCE.get(worst.name, TOLERANCE["float16"])
+    return worst.name, TOLERANCE.get(worst.name, TOLERANCE["bfloat16"])
 
 
 def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placement="deferred", fd=False):
@@ -233,9 +233,10 @@ class Report:
         body = []
         for r in self.rows:
             factor = "" if r.factor is None else (diagnose.snap(r.factor, self.m)[1] or f"{r.factor:.4g}")
-            cells = [r.name, f"{r.rel_error:.1e}", r.verdict, r.kind, factor, r.message]
+            cells = [r.name, "n/a" if np.isnan(r.rel_error) else f"{r.rel_error:.1e}", r.verdict, r.kind, factor,
+                     r.message]
             if self.fd:
-                cells += [f"{r.fd_rel_error:.1e}", str(r.kinks)]
+                cells += ["n/a" if np.isnan(r.fd_rel_error) else f"{r.fd_rel_error:.1e}", str(r.kinks)]
             body.append(cells)
         return head, body
 
