@@ -36,6 +36,9 @@ import numpy as np
 from jaxbp import activations, course, diagnose, model, shapes
 from jaxbp.diagnose import KINDS, TOLERANCE, Row
 
+__all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "main",
+           "random_problem"]
+
 FD_TOLERANCE = 1e-6  # finite differences vs jax.grad, float64, no kink crossed: see tests/test_check.py
 
 
@@ -135,7 +138,8 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
     shapes.choice("output", output, activations.OUTPUTS)
     shapes.choice("placement", placement, shapes.PLACEMENTS)
     if not callable(backward_fn):
-        raise TypeError(f"backward_fn must be a function backward_fn(params, X, Y) -> grads, got {_describe(backward_fn)}")
+        raise TypeError("backward_fn must be a function backward_fn(params, X, Y) -> grads, "
+                        f"got {_describe(backward_fn)}")
     layers = course.from_course(params) if isinstance(params, dict) else params
     with jax.enable_x64(True):  # validate without truncating float64 inputs
         layer_dims = shapes.layer_dims_of(layers)
@@ -229,7 +233,8 @@ class Report:
         raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
 
     def _table(self):
-        head = ["name", "rel error", "verdict", "kind", "factor", "diagnosis"] + (["fd rel error", "kinks"] if self.fd else [])
+        head = ["name", "rel error", "verdict", "kind", "factor", "diagnosis"]
+        head += ["fd rel error", "kinks"] if self.fd else []
         body = []
         for r in self.rows:
             factor = "" if r.factor is None else (diagnose.snap(r.factor, self.m)[1] or f"{r.factor:.4g}")
@@ -334,7 +339,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fd", action="store_true", help="add finite differences as a second opinion")
     parser.add_argument("--params", choices=("layers", "course"), default=None,
-                        help="pass params as a tuple of Layer or the course's dict (default: layers; course for a pair)")
+                        help="pass params as a tuple of Layer or the course's dict "
+                        "(default: layers; course for a pair)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     args = parser.parse_args(argv)
     try:

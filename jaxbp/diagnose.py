@@ -205,16 +205,18 @@ def candidates(ref):
                    {l: ref.g_prime_at_Z[alt][l - 1] for l in hidden_layers}, ())
     if hidden in ("sigmoid", "tanh"):  # relu'(A) = relu'(Z): at A the mistake is harmless for the others
         for l in hidden_layers:
-            yield ("derivative-at-A", l, f"layer {l}: g′ is evaluated at A{l} instead of Z{l} ({hidden}′(A{l}) fits)",
-                   dZL, {l: ref.g_prime_at_A[l - 1]}, ())
+            yield ("derivative-at-A", l,
+                   f"layer {l}: g′ is evaluated at A{l} instead of Z{l} ({hidden}′(A{l}) fits)", dZL,
+                   {l: ref.g_prime_at_A[l - 1]}, ())
         if L > 2:
-            yield ("derivative-at-A", L - 1, f"hidden layers: g′ is evaluated at A instead of Z ({hidden}′(A) fits)",
-                   dZL, {l: ref.g_prime_at_A[l - 1] for l in hidden_layers}, ())
+            yield ("derivative-at-A", L - 1,
+                   f"hidden layers: g′ is evaluated at A instead of Z ({hidden}′(A) fits)", dZL,
+                   {l: ref.g_prime_at_A[l - 1] for l in hidden_layers}, ())
     if ref.dAL is not None:  # the output layer's own g': dZ[L] = dAL * g'(Z[L]) with another g'
         out = ref.output
         yield ("wrong-activation-derivative", L,
-               f"layer {L}: {out}′ is applied twice (dZ[L] = AL − Y already includes it)", dZL * ref.g_prime_at_Z[out][-1],
-               {}, ())
+               f"layer {L}: {out}′ is applied twice (dZ[L] = AL − Y already includes it)",
+               dZL * ref.g_prime_at_Z[out][-1], {}, ())
         for alt in (a for a in ref.g_prime_at_Z if a != out):
             note = " (g′ dropped: dZ[L] = dAL)" if alt == "identity" else ""
             yield ("wrong-activation-derivative", L, f"layer {L} is {out} but {alt}′ fits{note}",

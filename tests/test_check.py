@@ -53,7 +53,8 @@ GALLERY = {
                    M / (M - 1), 3, "dW3", "fitted"),
     "sum-placement": (None, dict(checked_as="sum"), dict.fromkeys(L1 + L2 + L3, "scale"), 1 / M, 3, "dW3",
                       "placement='sum'"),
-    "dW-transposed": (("dW-transposed", 2), {}, {"dW2": "transpose"}, None, 2, "dW2", "(n[2], n[1]) = (3, 5), got (5, 3)"),
+    "dW-transposed": (("dW-transposed", 2), {}, {"dW2": "transpose"}, None, 2, "dW2",
+                      "(n[2], n[1]) = (3, 5), got (5, 3)"),
     "W-not-transposed-jax": (("W-not-transposed", 2), dict(xp=jnp, dims=(4, 5, 5, 1), returns="steps"),
                              dict.fromkeys(L1, "transpose"), None, 2, "dA1", "W2 is not transposed"),
     "sigmoid-prime-in-tanh": (("sigmoid-prime", 2), dict(hidden="tanh"),
@@ -78,7 +79,8 @@ GALLERY = {
                           dict.fromkeys(("db1", "db2", "db3"), "wrong-reduction-axis"), None, 3, "db3", "not summed"),
     "db-no-keepdims": (("db-no-keepdims", 1), {}, {"db1": "shape"}, None, 1, "db1",
                        "db1 must be (n[1], 1) = (5, 1), got (5,)"),
-    "l2-term-unexplained": (("l2-term", 2), {}, {"dW2": "unexplained"}, None, 2, "dW2", "first divergence is at layer 2"),
+    "l2-term-unexplained": (("l2-term", 2), {}, {"dW2": "unexplained"}, None, 2, "dW2",
+                            "first divergence is at layer 2"),
 }
 
 
@@ -169,7 +171,8 @@ def test_check_course_pair_and_jaxbp_backward_are_ok():
     assert report.ok and report.dtype == "float32" and not report.notes, str(report)
 
 
-@pytest.mark.parametrize(("user", "checked", "factor"), [("absorbed", "deferred", "1/m"), ("deferred", "absorbed", "m")])
+@pytest.mark.parametrize(("user", "checked", "factor"),
+                         [("absorbed", "deferred", "1/m"), ("deferred", "absorbed", "m")])
 def test_check_other_placement_intermediates_are_a_note_not_a_bug(user, checked, factor):
     report = run(None, xp=jnp, returns="steps", placement=user, checked_as=checked)
     assert report.ok and report.first_divergent_layer is None
