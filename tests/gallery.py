@@ -76,6 +76,8 @@ def backprop(params, X, Y, *, xp, hidden="relu", output="sigmoid", placement="de
         dW = s * (dZ @ A[l - 1].T)
         if planted("dW-transposed", l):
             dW = s * (A[l - 1] @ dZ.T)
+        if planted("dW-elementwise", l):
+            dW = s * (dZ * A[l - 1])  # * where @ belongs: broadcasts only when n_l = 1
         if planted("dW-times-2", l):
             dW = dW * 2
         if planted("l2-term", l):

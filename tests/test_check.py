@@ -13,15 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp import backprop, check, cli, course, diagnose, model
-from jaxbp.check import BackwardFnError
+from jaxbp import backprop, cli, course, diagnose, model
+from jaxbp.check import FD_TOLERANCE, BackwardFnError, check, course_backward, random_problem
 
 M = 64
 
 
 def problem(dims=(4, 5, 3, 1), *, hidden="relu", output="sigmoid", dtype=np.float64, xp=np, seed=0, m=M,
             as_course=True):
-    params, X, Y = check.random_problem(jax.random.key(seed), dims, m=m, hidden=hidden, output=output, dtype=dtype)
+    params, X, Y = random_problem(jax.random.key(seed), dims, m=m, hidden=hidden, output=output, dtype=dtype)
     if xp is jnp:
         params = tuple(jax.tree.map(jnp.asarray, p) for p in params)
         X, Y = jnp.asarray(X), jnp.asarray(Y)
@@ -33,7 +33,7 @@ def run(bug, *, xp=np, dims=(4, 5, 3, 1), hidden="relu", output="sigmoid", place
     params, X, Y = problem(dims, hidden=hidden, output=output, dtype=dtype, xp=xp, as_course=returns == "course")
     fn = functools.partial(gallery.backprop, xp=xp, hidden=hidden, output=output, placement=placement, start=start,
                            bug=bug, returns=returns)
-    return check.check(fn, params, X, Y, hidden=hidden, output=output, placement=checked_as or placement, fd=fd)
+    return check(fn, params, X, Y, hidden=hidden, output=output, placement=checked_as or placement, fd=fd)
 
 
 L3 = ("dW3", "db3")
@@ -79,6 +79,8 @@ GALLERY = {
                           dict.fromkeys(("db1", "db2", "db3"), "wrong-reduction-axis"), None, 3, "db3", "not summed"),
     "db-no-keepdims": (("db-no-keepdims", 1), {}, {"db1": "shape"}, None, 1, "db1",
                        "db1 must be (n[1], 1) = (5, 1), got (5,)"),
+    "dW-elementwise": (("dW-elementwise", 3), {}, {"dW3": "shape"}, None, 3, "dW3",
+                       "dW3 must be (n[3], n[2]) = (1, 3), got (3, 64)"),
     "l2-term-unexplained": (("l2-term", 2), {}, {"dW2": "unexplained"}, None, 2, "dW2",
                             "first divergence is at layer 2"),
 }
@@ -106,8 +108,8 @@ def test_check_course_planted_bugs_named_with_factors_2_and_4():
     assert (report["db1"].kind, report["db1"].factor) == ("scale", 4.0)
     assert "dW2 = 2 × expected" in report["dW2"].message and "db1 = 4 × expected" in report["db1"].message
     params, X, Y = problem()
-    pair = check.course_backward(gallery.L_model_forward, gallery.L_model_backward_db1_4_over_m)
-    report = check.check(pair, params, X, Y, hidden="relu", output="sigmoid")
+    pair = course_backward(gallery.L_model_forward, gallery.L_model_backward_db1_4_over_m)
+    report = check(pair, params, X, Y, hidden="relu", output="sigmoid")
     assert [(r.name, r.kind, r.factor) for r in report.wrong] == [("db1", "scale", 4.0)]
 
 
@@ -116,7 +118,7 @@ def test_check_nonfinite_where_relu_prime_is_z_over_abs_z_at_z_equal_0():
     X = X.at[:, 0].set(0.0)  # Z[1] = W[1] 0 + b[1] = 0 exactly in column 0 once b[1] = 0
     params = (params[0]._replace(b=jnp.zeros_like(params[0].b)), *params[1:])
     fn = functools.partial(gallery.backprop, xp=jnp, bug=("relu-prime-z-over-abs-z", 1), returns="layers")
-    report = check.check(fn, params, X, Y, hidden="relu", output="sigmoid")
+    report = check(fn, params, X, Y, hidden="relu", output="sigmoid")
     assert {r.name: r.kind for r in report.wrong} == {"dW1": "nonfinite", "db1": "nonfinite"}
     assert report.first_divergent_layer == 1 and "NaN/Inf" in report["dW1"].message
 
@@ -147,10 +149,10 @@ def test_check_correct_backprop_is_ok(kwargs):
 def test_check_correct_float32_is_never_flagged_over_seeds(start):
     worst = 0.0
     for seed in range(20):
-        params, X, Y = check.random_problem(jax.random.key(seed), (4, 5, 3, 1), m=M, hidden="relu", output="sigmoid",
+        params, X, Y = random_problem(jax.random.key(seed), (4, 5, 3, 1), m=M, hidden="relu", output="sigmoid",
                                             dtype=np.float32)
         fn = functools.partial(gallery.backprop, xp=np, start=start, returns="layers")
-        report = check.check(fn, params, X, Y)
+        report = check(fn, params, X, Y)
         assert report.ok, str(report)
         worst = max(worst, *(r.rel_error for r in report.rows))
     assert worst < diagnose.TOLERANCE["float32"] / 20  # head-room the tolerance's comment claims
@@ -158,7 +160,7 @@ def test_check_correct_float32_is_never_flagged_over_seeds(start):
 
 def test_check_course_pair_and_jaxbp_backward_are_ok():
     params, X, Y = problem()
-    report = check.check(check.course_backward(gallery.L_model_forward, gallery.L_model_backward), params, X, Y)
+    report = check(course_backward(gallery.L_model_forward, gallery.L_model_backward), params, X, Y)
     assert report.ok and report.dtype == "float64"
 
     def jaxbp_backward(params, X, Y):  # (grads, steps): dZ and dA are compared too
@@ -167,7 +169,7 @@ def test_check_course_pair_and_jaxbp_backward_are_ok():
                                  intermediates=True)
 
     params, X, Y = problem((3, 4, 4, 3), hidden="tanh", output="softmax", dtype=np.float32, xp=jnp, as_course=False)
-    report = check.check(jaxbp_backward, params, X, Y, hidden="tanh", output="softmax", placement="absorbed")
+    report = check(jaxbp_backward, params, X, Y, hidden="tanh", output="softmax", placement="absorbed")
     assert report.ok and report.dtype == "float32" and not report.notes, str(report)
 
 
@@ -197,10 +199,10 @@ def test_check_fd_false_alarm_at_a_relu_kink_is_explained_not_reported():
     b1[0, 0] = 1e-9 - W1[0] @ X[:, 0]  # Z[1][0, 0] ~ 1e-9: a step h ~ 6e-6 on W[1] row 0 or b[1][0] crosses 0
     params = (params[0]._replace(b=b1), *params[1:])
     fn = functools.partial(gallery.backprop, xp=np, returns="layers")
-    report = check.check(fn, params, X, Y, fd=True)
+    report = check(fn, params, X, Y, fd=True)
     assert report.ok
     assert report["dW1"].kinks >= 1 and report["db1"].kinks >= 1 and report["dW3"].kinks == 0
-    assert report["db1"].fd_rel_error > check.FD_TOLERANCE
+    assert report["db1"].fd_rel_error > FD_TOLERANCE
     assert any("db1" in n and "kink" in n and "false alarm" in n for n in report.notes), report.notes
 
 
@@ -220,27 +222,27 @@ def _raises(params, X, Y):
 def test_check_bad_backward_fn_is_named_in_learner_terms(fn, error, text):
     params, X, Y = problem()
     with pytest.raises(error, match=text.replace("(", r"\(")) as info:
-        check.check(fn, params, X, Y)
+        check(fn, params, X, Y)
     assert isinstance(info.value, ValueError)
 
 
 def test_check_bad_inputs_raise_naming_the_argument():
     params, X, Y = problem()
-    fn = check.course_backward(gallery.L_model_forward, gallery.L_model_backward)
+    fn = course_backward(gallery.L_model_forward, gallery.L_model_backward)
     with pytest.raises(TypeError, match="X must have a floating dtype"):
-        check.check(fn, params, X.astype(int), Y)
+        check(fn, params, X.astype(int), Y)
     bad = X.copy()
     bad[0, 3] = np.nan
     with pytest.raises(ValueError, match="X holds 1 non-finite"):
-        check.check(fn, params, bad, Y)
+        check(fn, params, bad, Y)
     with pytest.raises(ValueError, match="missing"):
-        check.check(fn, {k: v for k, v in params.items() if k != "b2"}, X, Y)
+        check(fn, {k: v for k, v in params.items() if k != "b2"}, X, Y)
     with pytest.raises(ValueError, match=r"W\[2\] must be \(n\[2\], n\[1\]\) = .*, got \(5, 3\)"):
-        check.check(fn, {**params, "W2": params["W2"].T}, X, Y)
+        check(fn, {**params, "W2": params["W2"].T}, X, Y)
     with pytest.raises(ValueError, match="placement must be one of"):
-        check.check(fn, params, X, Y, placement="mean")
+        check(fn, params, X, Y, placement="mean")
     with pytest.raises(TypeError, match="backward_fn must be a function"):
-        check.check({"dW1": 0}, params, X, Y)
+        check({"dW1": 0}, params, X, Y)
 
 
 def test_check_nan_returned_by_backward_fn_is_a_nonfinite_row():
@@ -251,7 +253,7 @@ def test_check_nan_returned_by_backward_fn_is_a_nonfinite_row():
         grads["db2"] = np.full_like(grads["db2"], np.nan)
         return grads
 
-    report = check.check(nan_db2, params, X, Y)
+    report = check(nan_db2, params, X, Y)
     assert [(r.name, r.kind) for r in report.wrong] == [("db2", "nonfinite")]
     assert "db2 holds 3 NaN/Inf value(s) of 3" in str(report)
 
