@@ -14,8 +14,14 @@ Calling convention
 
 Reference
     dW[l], db[l] = jax.grad of J = reduce(L(i)) in float64, the reduction following placement
-    (deferred/absorbed: mean, sum: sum); dZ[l], dA[l] = jax.grad of J w.r.t. Z[l], A[l], times m
-    for deferred and sum (per-example factors), as is for absorbed (dJ/dZ = deferred dZ / m).
+    (deferred/absorbed: mean, sum: sum); dZ[l], dA[l] = jax.grad of J w.r.t. Z[l], A[l] in the
+    placement's convention: per example for deferred (m dJ/dZ of the mean) and sum (dJ/dZ of the
+    sum), dJ/dZ for absorbed (= deferred dZ / m). Either output chain (dZ[L] = AL - Y, or dAL times
+    g'(Z[L])) is right: the reference does not depend on the user's start.
+Where
+    The first layer, from L down, whose dZ[l], dW[l], db[l] or dA[l-1] diverges. Intermediates in
+    the other placement's convention (m or 1/m times the reference) while that layer's dW, db are
+    right are a placement choice: a note, not a divergence.
     Optional second opinion (fd=True): central differences of J in float64,
         dJ/dθ_i ≈ (J(θ + h e_i) - J(θ - h e_i)) / 2h,   h = eps(float64)^(1/3) ≈ 6e-6,
     with the number of ReLU kinks (a hidden Z changing side of 0) each parameter's steps cross.
@@ -28,7 +34,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import numpy as np
@@ -39,7 +45,9 @@ from jaxbp.diagnose import KINDS, TOLERANCE, Row
 __all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "main",
            "random_problem"]
 
-FD_TOLERANCE = 1e-6  # finite differences vs jax.grad, float64, no kink crossed: see tests/test_check.py
+# Finite differences vs jax.grad in float64 with no kink crossed: worst 3.9e-9 measured over 40 problems
+# (relu/tanh/sigmoid/leaky_relu hidden, sigmoid/softmax/identity output, m = 64, mean and sum costs).
+FD_TOLERANCE = 1e-6
 
 
 class BackwardFnError(ValueError):
@@ -174,8 +182,8 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
         rows.append(Row(n, l, e, kind or "unexplained", factor, message))
     l_where, q_where, notes = diagnose.locate(user_steps, rows, ref, tol)
     rows = [r if r.kind != "unexplained" else
-            Row(r.name, r.layer, r.rel_error, r.kind, None, f"{r.name}: rel error {r.rel_error:.2g} and no recognised "
-                f"mistake fits; the first divergence is at layer {l_where} ({q_where})") for r in rows]
+            replace(r, message=f"{r.name}: rel error {r.rel_error:.2g} and no recognised mistake fits; "
+                    f"the first divergence is at layer {l_where} ({q_where})") for r in rows]
     if fd:
         rows, fd_notes = _with_fd(rows, user, ref, layers, X, Y, hidden=hidden, output=output, placement=placement)
         notes = notes + fd_notes
@@ -191,7 +199,7 @@ def _with_fd(rows, user, ref, layers, X, Y, **kw):
     for r in rows:
         u, fd_r = user[r.name], fds[r.name]
         e_user = diagnose.rel_error(u, fd_r) if u.shape == fd_r.shape else float("nan")
-        out.append(Row(r.name, r.layer, r.rel_error, r.kind, r.factor, r.message, e_user, crossed[r.name]))
+        out.append(replace(r, fd_rel_error=e_user, kinks=crossed[r.name]))
         e_ref = diagnose.rel_error(ref.grads[r.name], fd_r)
         if e_ref > FD_TOLERANCE:
             why = (f"their steps cross {crossed[r.name]} ReLU kink(s), where g′ jumps: a false alarm of finite "
