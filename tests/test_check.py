@@ -55,6 +55,8 @@ GALLERY = {
                       "placement='sum'"),
     "dW-transposed": (("dW-transposed", 2), {}, {"dW2": "transpose"}, None, 2, "dW2",
                       "(n[2], n[1]) = (3, 5), got (5, 3)"),
+    "dW-transposed-square": (("dW-transposed", 2), dict(dims=(4, 5, 5, 1)), {"dW2": "transpose"}, None, 2, "dW2",
+                             "dW2 is the transpose of the expected one"),
     "W-not-transposed-jax": (("W-not-transposed", 2), dict(xp=jnp, dims=(4, 5, 5, 1), returns="steps"),
                              dict.fromkeys(L1, "transpose"), None, 2, "dA1", "W2 is not transposed"),
     "sigmoid-prime-in-tanh": (("sigmoid-prime", 2), dict(hidden="tanh"),
