@@ -14,6 +14,7 @@ from jaxbp.backprop import (
     linear_backward,
     reduction_for,
 )
+from jaxbp.check import KINDS, BackwardFnError, Report, check, course_backward
 from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
 from jaxbp.model import (
     Cache,
@@ -30,17 +31,22 @@ from jaxbp.train import train
 
 __all__ = [
     "ACTIVATIONS",
+    "BackwardFnError",
     "BackwardStep",
     "Cache",
+    "KINDS",
     "Layer",
     "Placement",
+    "Report",
     "Start",
     "activation_backward",
     "autodiff_grads",
     "backward",
     "backward_from",
+    "check",
     "compute_cost",
     "cost",
+    "course_backward",
     "forward",
     "init_params",
     "linear_backward",

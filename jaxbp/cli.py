@@ -49,9 +49,9 @@ def main(argv=None):
     if args.command == "demo":
         return demo(rest)
     if args.command == "check":
-        from jaxbp import check
+        from jaxbp.check import main as check_main  # jaxbp.check is also the function's name
 
-        return check.main(rest)
+        return check_main(rest)
     if args.command == "experiment":
         if not rest or rest[0].startswith("-"):
             parser.error("usage: jaxbp experiment NAME [--quick] [flags]")

@@ -63,8 +63,9 @@ def layer_dims_of(params, *, check_values=True):
         if l == 1:
             dims.append(n_prev)
         elif n_prev != dims[-1]:
+            b_rows = layer.b.shape[0] if getattr(layer.b, "ndim", 0) >= 1 else n_l  # n[l] as b[l] says
             raise ValueError(
-                f"W[{l}] must be (n[{l}], n[{l - 1}]) = ({n_l}, {dims[-1]}), got {tuple(W.shape)}: "
+                f"W[{l}] must be (n[{l}], n[{l - 1}]) = ({b_rows}, {dims[-1]}), got {tuple(W.shape)}: "
                 f"its columns must match the rows of W[{l - 1}]"
             )
         dims.append(n_l)
