@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import backprop, datasets, model, train
+from jaxbp import backprop, datasets, model
+from jaxbp.train import train
 
 
 def relative_error(a, b):
@@ -33,7 +34,7 @@ def main(argv=None):
     X, Y = datasets.flower(key_data, 400)
     params = model.init_params(key_init, (2, args.n_h, 1), method="xavier", dtype=jnp.float32)
     kw = dict(hidden="tanh", output="sigmoid")
-    params, costs = train.train(params, X, Y, **kw, optimizer="sgd", learning_rate=args.learning_rate,
+    params, costs = train(params, X, Y, **kw, optimizer="sgd", learning_rate=args.learning_rate,
                                 num_iterations=args.iterations, record_every=1)
     costs = np.asarray(costs)
     print(f"planar flower, layer_dims (2, {args.n_h}, 1), tanh -> sigmoid, m = 400, float32, "
