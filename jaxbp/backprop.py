@@ -45,11 +45,20 @@ def linear_backward(dZ, A_prev, W, *, placement="deferred", m=None):
         dA_prev = W.T @ dZ                  (n_{l-1}, m)    never scaled
     where s = 1/m for placement="deferred" (Ng's notes) and 1 for "absorbed" and "sum".
     """
-    s = 1 / (A_prev.shape[1] if m is None else m) if placement == "deferred" else 1
-    dW = s * (dZ @ A_prev.T)  # (n_l, n_{l-1})
-    db = s * jnp.sum(dZ, axis=1, keepdims=True)  # (n_l, 1)
+    dW = dZ @ A_prev.T  # (n_l, n_{l-1})
+    db = jnp.sum(dZ, axis=1, keepdims=True)  # (n_l, 1)
+    if placement == "deferred":
+        m = A_prev.shape[1] if m is None else m
+        dW, db = over_m(dW, m), over_m(db, m)
     dA_prev = W.T @ dZ  # (n_{l-1}, m)
     return dA_prev, dW, db
+
+
+def over_m(x, m):
+    """x / m, correctly rounded to x's dtype: divided in float32 at least, since a 16-bit m
+    overflows (float16 holds at most 65504) and a 16-bit 1/m is subnormal for large m."""
+    wide = jnp.promote_types(x.dtype, jnp.float32)
+    return (x.astype(wide) / m).astype(x.dtype)
 
 
 def activation_backward(dA, Z, *, activation):
@@ -81,10 +90,10 @@ def output_dZL(AL, Y, caches, *, output, start, placement, m, mask=None):
     else:
         dAL = output_dAL(AL, Y, output=output)
         if placement == "absorbed":
-            dAL = dAL / m  # absorbed: 1/m enters once, here, and rides down the chain
+            dAL = over_m(dAL, m)  # absorbed: 1/m enters once, here, and rides down the chain
         dZL = activation_backward(dAL, caches[-1].Z, activation=output)
     if start == "dZL" and placement == "absorbed":
-        dZL = dZL / m
+        dZL = over_m(dZL, m)
     if mask is not None:
         dZL = dZL * mask.astype(dZL.dtype)  # padded columns contribute nothing
     return dZL

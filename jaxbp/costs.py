@@ -73,10 +73,11 @@ def reduce(per_example_loss, *, reduction="mean", m=None, mask=None):
     shapes.choice("reduction", reduction, shapes.REDUCTIONS)
     if mask is not None:
         per_example_loss = per_example_loss * mask
-    total = jnp.sum(per_example_loss)
-    if reduction == "sum":
-        return total
-    return total / (per_example_loss.shape[1] if m is None else m)
+    wide = jnp.promote_types(per_example_loss.dtype, jnp.float32)  # a float16 sum or m overflows past 65504
+    total = jnp.sum(per_example_loss.astype(wide))
+    if reduction == "mean":
+        total = total / (per_example_loss.shape[1] if m is None else m)
+    return total.astype(per_example_loss.dtype)
 
 
 def compute_cost(AL, Y, *, output="sigmoid", reduction="mean"):
