@@ -1,0 +1,247 @@
+"""Data parallelism over a device mesh: the m columns of X and Y sharded, params replicated.
+
+Contract
+    A 1-D mesh of D devices (axis "batch", built from the devices given, or from jax.devices(),
+    which spans every process under jax.distributed). Shard k holds n_k real examples, padded to
+    a common width with zero columns that mask = 0 marks. With m = sum_k n_k the global cost is
+        J = (1/m) sum_i L(i)   (placement "deferred"/"absorbed";  "sum": J = sum_i L(i))
+    and its exact gradient is
+        dW = psum_k( sum_{i in k} dW(i) ) / psum_k( n_k )         sums and counts, both summed
+    for any n_k. The naive pmean of local means, (1/D) sum_k (1/n_k) sum_{i in k} dW(i), weighs
+    each shard by 1/D instead of n_k/m; it is wrong by  sum_k (1/D - n_k/m) mean_k  (pmean_error)
+    whenever the n_k differ and the local means differ.
+    `divide` puts the 1/m before or after the cross-device psum:
+        "before"  each device runs the core backward with the global m (its placement, its mask)
+                  and the psum adds terms already divided by m: small terms may underflow
+        "after"   each device sums (placement "sum"), psum, then divide by m: the sum may overflow
+    In float16 overflow (Inf) ruins a step while underflow only loses the tiniest terms, so the
+    default is "before" (measured in experiments/device_averaging.py; README, section parallel).
+"""
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxbp import activations, backprop, costs, model, shapes
+
+AXIS = "batch"
+Source = Literal["backprop", "autodiff"]
+Divide = Literal["before", "after"]
+
+
+def make_mesh(devices=None):
+    """A 1-D Mesh over `devices` (default: jax.devices(), all processes' devices) with axis "batch"."""
+    devices = jax.devices() if devices is None else list(devices)
+    if len(devices) == 0:
+        raise ValueError("devices must hold at least one device, got none")
+    return Mesh(np.array(devices), (AXIS,))
+
+
+def _mesh_of(mesh, devices):
+    if mesh is not None and devices is not None:
+        raise ValueError("give mesh or devices, not both")
+    if mesh is None:
+        return make_mesh(devices)
+    if not isinstance(mesh, Mesh) or mesh.axis_names != (AXIS,):
+        raise ValueError(f"mesh must be a 1-D Mesh with axis ('{AXIS}',) (see make_mesh), got {mesh}")
+    return mesh
+
+
+def even_counts(m, n_devices):
+    """n_k for m examples on D devices, as even as possible: the first m mod D shards get one more."""
+    return tuple(m // n_devices + (k < m % n_devices) for k in range(n_devices))
+
+
+def pad_shards(X, Y, counts):
+    """Lay out X (n_x, m), Y (n_y, m) as D shards of n_k columns, each zero-padded to max_k n_k.
+
+    Returns (X_padded (n_x, D s), Y_padded (n_y, D s), mask (1, D s)) with s = max_k n_k; shard k
+    is columns k s .. (k+1) s - 1, and mask is 1 on its first n_k columns, 0 on the padding.
+    """
+    m = X.shape[1]
+    if any(int(n) < 0 for n in counts) or sum(counts) != m:
+        raise ValueError(f"counts must be non-negative and sum to m = {m}, got {tuple(counts)}")
+    s = max(max(counts), 1)
+    starts = np.cumsum((0,) + tuple(counts))
+    pieces = []
+    for A in (X, Y, jnp.ones((1, m), X.dtype)):
+        shards = [A[:, starts[k]:starts[k + 1]] for k in range(len(counts))]
+        pieces.append(jnp.concatenate([jnp.pad(S, ((0, 0), (0, s - S.shape[1]))) for S in shards], axis=1))
+    return tuple(pieces)
+
+
+def _shard_sum_or_mean(params, X, Y, mask, m, hidden, output, placement, start, source):
+    """One shard's grads: the core backward (or jax.grad of the core cost) with divisor m and mask."""
+    if source == "backprop":
+        AL, caches = model._forward(params, X, hidden, output)
+        dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement=placement, m=m, mask=mask)
+        return backprop.backward_from(dZL, params, caches, hidden=hidden, placement=placement, m=m)
+    # Under shard_map, jax.grad w.r.t. replicated params would psum over devices by itself (the
+    # transpose of replication); marking them device-varying keeps this grad local to the shard,
+    # so the one cross-device sum is the explicit psum of the caller, the same for both sources.
+    params = lax.pcast(params, AXIS, to="varying")
+    reduction = backprop.reduction_for(placement)
+    return jax.grad(model._cost)(params, X, Y, hidden, output, reduction, m, mask)
+
+
+def _exact(params, X, Y, mask, *, hidden, output, placement, start, source, divide):
+    n_k = jnp.sum(mask.astype(jnp.int32))
+    m = lax.psum(n_k, AXIS).astype(X.dtype)  # the global m = sum_k n_k, from the masks
+    if placement == "sum" or divide == "after":
+        grads = _shard_sum_or_mean(params, X, Y, mask, None, hidden, output, "sum", start, source)
+        grads = lax.psum(grads, AXIS)  # sum_k sum_{i in k} dW(i)
+        return grads if placement == "sum" else jax.tree.map(lambda g: g / m, grads)
+    grads = _shard_sum_or_mean(params, X, Y, mask, m, hidden, output, placement, start, source)
+    return lax.psum(grads, AXIS)  # sum_k (1/m) sum_{i in k} dW(i)
+
+
+def _naive(params, X, Y, mask, *, hidden, output, placement, start, source, divide):
+    n_k = jnp.sum(mask.astype(jnp.int32)).astype(X.dtype)  # this shard's own m
+    grads = _shard_sum_or_mean(params, X, Y, mask, n_k, hidden, output, placement, start, source)
+    return lax.pmean(grads, AXIS)  # (1/D) sum_k mean_k
+
+
+_STATIC = ("mesh", "hidden", "output", "placement", "start", "source", "divide", "exact")
+
+
+def _grads_on_mesh(params, X, Y, mask, *, mesh, exact, **choices):
+    body = _exact if exact else _naive
+    sharded = jax.shard_map(lambda p, x, y, k: body(p, x, y, k, **choices), mesh=mesh,
+                            in_specs=(P(), P(None, AXIS), P(None, AXIS), P(None, AXIS)), out_specs=P())
+    return sharded(params, X, Y, mask)
+
+
+_grads_on_mesh_jit = jax.jit(_grads_on_mesh, static_argnames=_STATIC)
+
+
+def _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start, source, divide):
+    shapes.choice("hidden", hidden, activations.HIDDEN)
+    shapes.choice("output", output, activations.OUTPUTS)
+    shapes.choice("placement", placement, shapes.PLACEMENTS)
+    shapes.choice("start", start, shapes.STARTS)
+    shapes.choice("source", source, ("backprop", "autodiff"))
+    shapes.choice("divide", divide, ("before", "after"))
+    if source == "backprop" and start == "dZL" and output == "tanh":
+        raise ValueError("start='dZL' (dZ[L] = AL - Y) is not the gradient for output='tanh'; use start='dAL'")
+    shapes.data(params, X, Y, output=output)
+    mesh = _mesh_of(mesh, devices)
+    n_devices = mesh.devices.size
+    counts = even_counts(X.shape[1], n_devices) if counts is None else tuple(int(n) for n in counts)
+    if len(counts) != n_devices:
+        raise ValueError(f"counts must have one n_k per device ({n_devices}), got {len(counts)}")
+    X, Y, mask = pad_shards(X, Y.astype(X.dtype), counts)
+    columns = NamedSharding(mesh, P(None, AXIS))
+    params = jax.device_put(params, NamedSharding(mesh, P()))
+    X, Y, mask = (jax.device_put(A, columns) for A in (X, Y, mask))
+    return params, X, Y, mask, mesh
+
+
+def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, hidden="relu", output="sigmoid",
+                        placement="deferred", start="dZL", source: Source = "backprop", divide: Divide = "before"):
+    """grads of the global J over all m columns, computed with X, Y sharded over a mesh's devices.
+
+        n_k = sum(mask_k);  m = psum_k n_k                                   global m from the masks
+        divide="before":  dW = psum_k( backward(shard k, placement, m=m, mask=mask_k) )
+        divide="after":   dW = psum_k( backward(shard k, placement="sum", mask=mask_k) ) / m
+    source="autodiff" uses jax.grad of the core cost (same m, same mask) instead of backward.
+    counts (n_k per device, default as even as possible) lets shards differ in size on purpose.
+    Returns a tuple of Layer(W=dW, b=db), replicated on every device; equal to the single-device
+    grads of the same J up to the order of the floating-point sum.
+    """
+    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start,
+                                          source, divide)
+    return _grads_on_mesh_jit(params, X, Y, mask, mesh=mesh, exact=True, hidden=hidden, output=output,
+                              placement=placement, start=start, source=source, divide=divide)
+
+
+def pmean_of_means_grads(params, X, Y, *, mesh=None, devices=None, counts=None, hidden="relu", output="sigmoid",
+                         placement="deferred", start="dZL", source: Source = "backprop"):
+    """The naive all-reduce, for demonstration: (1/D) sum_k mean_k, mean_k the grads of shard k's own mean.
+
+    Correct only when every n_k = m/D; otherwise it is off by pmean_error(means, counts). Needs n_k >= 1.
+    """
+    if placement == "sum":
+        raise ValueError("placement must be 'deferred' or 'absorbed' for a mean of means, got 'sum'")
+    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start,
+                                          source, "before")
+    return _grads_on_mesh_jit(params, X, Y, mask, mesh=mesh, exact=False, hidden=hidden, output=output,
+                              placement=placement, start=start, source=source, divide="before")
+
+
+def pmean_error(local_means, counts):
+    """The predicted error of the pmean of local means: pmean - exact = sum_k (1/D - n_k/m) mean_k.
+
+    local_means: a sequence of D grads trees, mean_k = (1/n_k) sum_{i in shard k} dW(i).
+    It is zero when every n_k = m/D, or when every shard's mean is the same.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if len(local_means) != counts.size:
+        raise ValueError(f"local_means must have one grads tree per count ({counts.size}), got {len(local_means)}")
+    weights = 1 / counts.size - counts / counts.sum()  # (D,), they sum to 0
+    return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
+
+
+def _descend(key, learning_rate, X, Y, layer_dims, hidden, output, placement, start, method, num_iterations):
+    """Batch gradient descent from init_params(key): W[l] -= alpha dW[l], b[l] -= alpha db[l]; costs per step."""
+    params = model.init_params(key, layer_dims, method=method, dtype=X.dtype)
+    reduction = backprop.reduction_for(placement)
+
+    def step(params, _):
+        AL, caches = model._forward(params, X, hidden, output)
+        J = costs.reduce(costs.loss_from_logits(caches[-1].Z, Y, output=output), reduction=reduction)
+        dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement=placement, m=X.shape[1])
+        grads = backprop.backward_from(dZL, params, caches, hidden=hidden, placement=placement)
+        return jax.tree.map(lambda p, d: p - learning_rate * d, params, grads), J
+
+    return lax.scan(step, params, None, length=num_iterations)
+
+
+_DESCEND_STATIC = ("layer_dims", "hidden", "output", "placement", "start", "method", "num_iterations")
+gradient_descent_jit = jax.jit(_descend, static_argnames=_DESCEND_STATIC)
+
+
+def _sweep_on_mesh(keys, learning_rates, X, Y, *, mesh, **static):
+    sharded = jax.shard_map(lambda ks, As, x, y: jax.vmap(lambda k, a: _descend(k, a, x, y, **static))(ks, As),
+                            mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(), P()), out_specs=(P(AXIS), P(AXIS)),
+                            check_vma=False)  # no collectives: each device trains its own configurations
+    return sharded(keys, learning_rates, X, Y)
+
+
+_sweep_jit = jax.jit(_sweep_on_mesh, static_argnames=("mesh",) + _DESCEND_STATIC)
+
+
+def sweep(keys, X, Y, *, layer_dims, learning_rates, num_iterations, hidden="relu", output="sigmoid",
+          placement="deferred", start="dZL", method="he", mesh=None, devices=None):
+    """Train S networks, one per (keys[s], learning_rates[s]), as one vmapped computation over the devices.
+
+        params_s = init_params(keys[s]);  repeat num_iterations times:  W[l] -= alpha_s dW[l], b[l] -= alpha_s db[l]
+    with batch gradient descent on all of X, Y and the hand-written backward (placement, start).
+    The S configurations are split over the mesh's devices (padded to a multiple of D by
+    repeating the last; the padding is dropped). Returns (params, costs): params a tuple of
+    Layer with a leading axis S, costs (S, num_iterations), the cost J before each step.
+    """
+    mesh = _mesh_of(mesh, devices)
+    shapes.choice("placement", placement, shapes.PLACEMENTS)
+    shapes.choice("start", start, shapes.STARTS)
+    layer_dims = tuple(int(n) for n in layer_dims)
+    X = shapes.float_array("X", X)
+    if len(layer_dims) < 2 or X.shape[0] != layer_dims[0]:
+        raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, layer_dims {layer_dims}")
+    shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=output)
+    learning_rates = jnp.asarray(learning_rates, X.dtype)
+    S = keys.shape[0] if keys.ndim == 1 else -1
+    if keys.ndim != 1 or learning_rates.shape != (S,):
+        raise ValueError(f"keys must be (S,) and learning_rates (S,), got {tuple(keys.shape)} and "
+                         f"{tuple(learning_rates.shape)}")
+    pad = -S % mesh.devices.size
+    keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)])
+    learning_rates = jnp.concatenate([learning_rates, jnp.repeat(learning_rates[-1:], pad)])
+    params, J = _sweep_jit(keys, learning_rates, X, Y.astype(X.dtype), mesh=mesh, layer_dims=layer_dims,
+                                hidden=hidden, output=output, placement=placement, start=start, method=method,
+                                num_iterations=int(num_iterations))
+    return jax.tree.map(lambda a: a[:S], params), J[:S]
