@@ -11,9 +11,12 @@ Contract
     each shard by 1/D instead of n_k/m; it is wrong by  sum_k (1/D - n_k/m) mean_k  (pmean_error)
     whenever the n_k differ and the local means differ.
     `divide` puts the 1/m before or after the cross-device psum:
-        "before"  each device runs the core backward with the global m (its placement, its mask)
-                  and the psum adds terms already divided by m: small terms may underflow
-        "after"   each device sums (placement "sum"), psum, then divide by m: the sum may overflow
+        "before"  each device divides by the global m where its placement says (absorbed: dZ[L]/m,
+                  deferred: dW/m) and the psum adds terms already divided: small terms may underflow
+        "after"   each device sums (the core's placement "sum"), psum, then divide: the sum may overflow
+    Local sums come from the core's output_dZL and backward_from with the mask (or jax.grad of the
+    core's masked cost). m itself is kept in float32 (or wider): float16 cannot hold m > 65504
+    (the core's m= argument, held in the params' dtype, turns into Inf there and zeroes the grads).
     In float16 overflow (Inf) ruins a step while underflow only loses the tiniest terms, so the
     default is "before" (measured in experiments/device_averaging.py; README, section parallel).
 """
@@ -75,34 +78,52 @@ def pad_shards(X, Y, counts):
     return tuple(pieces)
 
 
-def _shard_sum_or_mean(params, X, Y, mask, m, hidden, output, placement, start, source):
-    """One shard's grads: the core backward (or jax.grad of the core cost) with divisor m and mask."""
-    if source == "backprop":
-        AL, caches = model._forward(params, X, hidden, output)
-        dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement=placement, m=m, mask=mask)
-        return backprop.backward_from(dZL, params, caches, hidden=hidden, placement=placement, m=m)
-    # Under shard_map, jax.grad w.r.t. replicated params would psum over devices by itself (the
-    # transpose of replication); marking them device-varying keeps this grad local to the shard,
-    # so the one cross-device sum is the explicit psum of the caller, the same for both sources.
-    params = lax.pcast(params, AXIS, to="varying")
-    reduction = backprop.reduction_for(placement)
-    return jax.grad(model._cost)(params, X, Y, hidden, output, reduction, m, mask)
+def _divide(A, m):
+    """A / m computed at m's precision (float32 or wider) and rounded back to A's dtype."""
+    return (A.astype(m.dtype) / m).astype(A.dtype)
+
+
+def _shard_grads(params, X, Y, mask, m, hidden, output, placement, start, source):
+    """Shard k's sum_{i in k} dW(i) from the core (mask drops padding), divided by m where placement puts it.
+
+        absorbed  dZ[L] / m before backward_from        deferred  dW / m, db / m after it
+    m=None divides nowhere (the local sum). source="autodiff": jax.grad of the masked sum, then / m.
+    """
+    if source == "autodiff":
+        # Under shard_map, jax.grad w.r.t. replicated params would psum over devices by itself (the
+        # transpose of replication); marking them device-varying keeps this grad local to the shard,
+        # so the one cross-device sum is the caller's explicit psum, the same for both sources.
+        params = lax.pcast(params, AXIS, to="varying")
+        grads = jax.grad(model._cost)(params, X, Y, hidden, output, "sum", None, mask)
+        return grads if m is None else jax.tree.map(lambda d: _divide(d, m), grads)
+    AL, caches = model._forward(params, X, hidden, output)
+    dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement="sum", m=None, mask=mask)
+    if m is not None and placement == "absorbed":
+        dZL = _divide(dZL, m)  # (n_y, m_k), the 1/m folded into dZ[L]
+    grads = backprop.backward_from(dZL, params, caches, hidden=hidden, placement="sum")
+    if m is not None and placement == "deferred":
+        grads = jax.tree.map(lambda d: _divide(d, m), grads)
+    return grads
+
+
+def _count_dtype(dtype):
+    return jnp.promote_types(dtype, jnp.float32)  # m = 65536 is Inf in float16; keep it in float32
 
 
 def _exact(params, X, Y, mask, *, hidden, output, placement, start, source, divide):
     n_k = jnp.sum(mask.astype(jnp.int32))
-    m = lax.psum(n_k, AXIS).astype(X.dtype)  # the global m = sum_k n_k, from the masks
-    if placement == "sum" or divide == "after":
-        grads = _shard_sum_or_mean(params, X, Y, mask, None, hidden, output, "sum", start, source)
-        grads = lax.psum(grads, AXIS)  # sum_k sum_{i in k} dW(i)
-        return grads if placement == "sum" else jax.tree.map(lambda g: g / m, grads)
-    grads = _shard_sum_or_mean(params, X, Y, mask, m, hidden, output, placement, start, source)
-    return lax.psum(grads, AXIS)  # sum_k (1/m) sum_{i in k} dW(i)
+    m = lax.psum(n_k, AXIS).astype(_count_dtype(X.dtype))  # the global m = sum_k n_k, from the masks
+    if placement == "sum":
+        return lax.psum(_shard_grads(params, X, Y, mask, None, hidden, output, "sum", start, source), AXIS)
+    if divide == "before":  # sum_k (1/m) sum_{i in k} dW(i)
+        return lax.psum(_shard_grads(params, X, Y, mask, m, hidden, output, placement, start, source), AXIS)
+    grads = lax.psum(_shard_grads(params, X, Y, mask, None, hidden, output, placement, start, source), AXIS)
+    return jax.tree.map(lambda d: _divide(d, m), grads)  # (1/m) sum_k sum_{i in k} dW(i)
 
 
 def _naive(params, X, Y, mask, *, hidden, output, placement, start, source, divide):
-    n_k = jnp.sum(mask.astype(jnp.int32)).astype(X.dtype)  # this shard's own m
-    grads = _shard_sum_or_mean(params, X, Y, mask, n_k, hidden, output, placement, start, source)
+    n_k = jnp.sum(mask.astype(jnp.int32)).astype(_count_dtype(X.dtype))  # this shard's own m
+    grads = _shard_grads(params, X, Y, mask, n_k, hidden, output, placement, start, source)
     return lax.pmean(grads, AXIS)  # (1/D) sum_k mean_k
 
 
@@ -146,9 +167,10 @@ def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, h
     """grads of the global J over all m columns, computed with X, Y sharded over a mesh's devices.
 
         n_k = sum(mask_k);  m = psum_k n_k                                   global m from the masks
-        divide="before":  dW = psum_k( backward(shard k, placement, m=m, mask=mask_k) )
-        divide="after":   dW = psum_k( backward(shard k, placement="sum", mask=mask_k) ) / m
-    source="autodiff" uses jax.grad of the core cost (same m, same mask) instead of backward.
+        divide="before":  dW = psum_k( sum_{i in k} dW(i) / m )     (1/m where placement puts it)
+        divide="after":   dW = psum_k( sum_{i in k} dW(i) ) / m
+    sum_{i in k} dW(i) is the core backward (placement "sum", mask_k) or, for source="autodiff",
+    jax.grad of the core's masked sum cost. placement="sum" never divides (J = sum_i L(i)).
     counts (n_k per device, default as even as possible) lets shards differ in size on purpose.
     Returns a tuple of Layer(W=dW, b=db), replicated on every device; equal to the single-device
     grads of the same J up to the order of the floating-point sum.
