@@ -30,7 +30,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxbp import activations, backprop, costs, model, shapes
+from jaxbp import activations, backprop, model, shapes, train
 
 AXIS = "batch"
 Source = Literal["backprop", "autodiff"]
@@ -208,53 +208,46 @@ def pmean_error(local_means, counts):
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
 
-def _descend(key, learning_rate, X, Y, layer_dims, hidden, output, placement, start, method, num_iterations):
-    """Batch gradient descent from init_params(key): W[l] -= alpha dW[l], b[l] -= alpha db[l]; costs per step."""
-    params = model.init_params(key, layer_dims, method=method, dtype=X.dtype)
-    reduction = backprop.reduction_for(placement)
-
-    def step(params, _):
-        AL, caches = model._forward(params, X, hidden, output)
-        J = costs.reduce(costs.loss_from_logits(caches[-1].Z, Y, output=output), reduction=reduction)
-        dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement=placement, m=X.shape[1])
-        grads = backprop.backward_from(dZL, params, caches, hidden=hidden, placement=placement)
-        return jax.tree.map(lambda p, d: p - learning_rate * d, params, grads), J
-
-    return lax.scan(step, params, None, length=num_iterations)
+def _train_one(key, learning_rate, X, Y, layer_dims, method, options):
+    """One run of jaxbp.train from init_params(key): the key's first half inits, its second shuffles."""
+    k_init, k_shuffle = jax.random.split(key)
+    params = model.init_params(k_init, layer_dims, method=method, dtype=X.dtype)
+    key = k_shuffle if options.get("batch_size") is not None else None
+    return train.train(params, X, Y, learning_rate=learning_rate, key=key, **options)
 
 
-_DESCEND_STATIC = ("layer_dims", "hidden", "output", "placement", "start", "method", "num_iterations")
-gradient_descent_jit = jax.jit(_descend, static_argnames=_DESCEND_STATIC)
-
-
-def _sweep_on_mesh(keys, learning_rates, X, Y, *, mesh, **static):
-    sharded = jax.shard_map(lambda ks, As, x, y: jax.vmap(lambda k, a: _descend(k, a, x, y, **static))(ks, As),
-                            mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(), P()), out_specs=(P(AXIS), P(AXIS)),
-                            check_vma=False)  # no collectives: each device trains its own configurations
+def _sweep_on_mesh(keys, learning_rates, X, Y, *, mesh, layer_dims, method, options):
+    options = dict(options)
+    runs = jax.vmap(lambda k, a, x, y: _train_one(k, a, x, y, layer_dims, method, options), in_axes=(0, 0, None, None))
+    # No collectives: each device trains its own configurations (check_vma off, as train's scan
+    # carries params that are device-invariant at init and device-varying after one step).
+    sharded = jax.shard_map(runs, mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(), P()), out_specs=(P(AXIS), P(AXIS)),
+                            check_vma=False)
     return sharded(keys, learning_rates, X, Y)
 
 
-_sweep_jit = jax.jit(_sweep_on_mesh, static_argnames=("mesh",) + _DESCEND_STATIC)
+_sweep_jit = jax.jit(_sweep_on_mesh, static_argnames=("mesh", "layer_dims", "method", "options"))
 
 
-def sweep(keys, X, Y, *, layer_dims, learning_rates, num_iterations, hidden="relu", output="sigmoid",
-          placement="deferred", start="dZL", method="he", mesh=None, devices=None):
-    """Train S networks, one per (keys[s], learning_rates[s]), as one vmapped computation over the devices.
+def sweep(keys, X, Y, *, layer_dims, learning_rates, method="he", mesh=None, devices=None, **options):
+    """Run jaxbp.train once per (keys[s], learning_rates[s]) as one vmapped computation over the devices.
 
-        params_s = init_params(keys[s]);  repeat num_iterations times:  W[l] -= alpha_s dW[l], b[l] -= alpha_s db[l]
-    with batch gradient descent on all of X, Y and the hand-written backward (placement, start).
-    The S configurations are split over the mesh's devices (padded to a multiple of D by
-    repeating the last; the padding is dropped). Returns (params, costs): params a tuple of
-    Layer with a leading axis S, costs (S, num_iterations), the cost J before each step.
+        run s:  params = init_params(k_init_s, layer_dims);  train(params, X, Y, learning_rate=alpha_s,
+                key=k_shuffle_s, **options)       with (k_init_s, k_shuffle_s) = split(keys[s])
+    The S runs are split over the mesh's devices (S padded to a multiple of D by repeating the
+    last run; the copies are dropped). options are train's keyword choices (hidden, output,
+    optimizer, num_iterations, batch_size, placement, ...), the same for every run. Returns
+    (params, costs): params a tuple of Layer with a leading axis S, costs (S, len of train's costs).
     """
     mesh = _mesh_of(mesh, devices)
-    shapes.choice("placement", placement, shapes.PLACEMENTS)
-    shapes.choice("start", start, shapes.STARTS)
+    for name in ("learning_rate", "key", "mesh", "params"):
+        if name in options:
+            raise ValueError(f"sweep sets {name} itself; pass learning_rates (S,) and keys (S,) instead")
     layer_dims = tuple(int(n) for n in layer_dims)
     X = shapes.float_array("X", X)
     if len(layer_dims) < 2 or X.shape[0] != layer_dims[0]:
         raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, layer_dims {layer_dims}")
-    shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=output)
+    shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=options.get("output", "sigmoid"))
     learning_rates = jnp.asarray(learning_rates, X.dtype)
     S = keys.shape[0] if keys.ndim == 1 else -1
     if keys.ndim != 1 or learning_rates.shape != (S,):
@@ -264,6 +257,5 @@ def sweep(keys, X, Y, *, layer_dims, learning_rates, num_iterations, hidden="rel
     keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)])
     learning_rates = jnp.concatenate([learning_rates, jnp.repeat(learning_rates[-1:], pad)])
     params, J = _sweep_jit(keys, learning_rates, X, Y.astype(X.dtype), mesh=mesh, layer_dims=layer_dims,
-                                hidden=hidden, output=output, placement=placement, start=start, method=method,
-                                num_iterations=int(num_iterations))
+                           method=method, options=tuple(sorted(options.items())))
     return jax.tree.map(lambda a: a[:S], params), J[:S]
