@@ -248,9 +248,9 @@ def test_device_averaging_experiment_quick(tmp_path):
         assert row["exact_rel_error"] <= TOL_F64  # jaxbp's psum of sums and counts is exact
         assert row["formula_rel_error"] <= 1e-12  # the naive error is the predicted one
         if row["imbalance"] > 0 and row["data"] == "sorted":
-            assert row["naive_rel_error"] > 1e-3  # and it is large when shards differ
+            assert row["naive_error"] > 0.1  # and it is large when shards differ (measured 1.1)
     f16 = {(r["placement"], r["divide"], r["m"]): r for r in results["precision"] if r["dtype"] == "float16"}
     m_big = max(m for _, _, m in f16)
-    assert f16["deferred", "after", m_big]["n_nonfinite"] > 0  # after: overflow
+    assert f16["deferred", "after", m_big]["n_nonfinite"] > 0  # after: overflow (m = 2^17: largest sum 1.7e5)
     assert f16["absorbed", "before", m_big]["n_nonfinite"] == 0  # before: finite
     assert results["default_divide"] == "before"
