@@ -176,7 +176,7 @@ def figure(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.8))
     rows = [r for r in results["averaging"] if r["seed"] == results["config"]["seeds"][0]]
     for data, color in (("sorted", "C3"), ("shuffled", "C0")):
         mine = [r for r in rows if r["data"] == data]
@@ -191,21 +191,25 @@ def figure(results, path):
     ax1.legend(fontsize=7)
     styles = {("deferred", "before"): "o-", ("absorbed", "before"): "s-", ("deferred", "after"): "^--",
               ("absorbed", "after"): "v--"}
+    inf_row = {("deferred", "after"): 3.0, ("absorbed", "after"): 10.0, ("deferred", "before"): 30.0,
+               ("absorbed", "before"): 100.0}  # Inf/NaN results drawn as x on rows above 1, one per variant
     for dtype, color in (("float16", "C3"), ("bfloat16", "C2"), ("float32", "C0")):
         for (placement, divide), style in styles.items():
             mine = [r for r in results["precision"] if (r["dtype"], r["placement"], r["divide"]) == (dtype, placement, divide)]
             if not mine:
                 continue
-            ms = [r["m"] for r in mine]
-            ax2.plot(ms, [r["rel_error"] if r["rel_error"] is not None else np.nan for r in mine], style, color=color,
-                     ms=4, label=f"{dtype} {placement}, divide {divide}")
+            ax2.plot([r["m"] for r in mine], [r["rel_error"] if r["rel_error"] is not None else np.nan for r in mine],
+                     style, color=color, ms=4, label=f"{dtype} {placement}, divide {divide}")
             bad = [r["m"] for r in mine if r["n_nonfinite"] > 0]
-            ax2.plot(bad, [1.0] * len(bad), "x", color=color, ms=9)
-    ax2.axhline(1.0, color="k", lw=0.5)
-    ax2.text(ms[0], 1.3, "x = Inf/NaN", fontsize=8)
+            ax2.plot(bad, [inf_row[placement, divide]] * len(bad), "x", color=color, ms=8)
+    for (placement, divide), y in inf_row.items():
+        ax2.text(0.01, y, f"Inf: {placement}, divide {divide}", fontsize=7, va="center",
+                 transform=ax2.get_yaxis_transform())
+    ax2.axhline(1.5, color="k", lw=0.5)
+    ax2.set_ylim(top=300)
     ax2.set(xscale="log", yscale="log", xlabel="m (examples, over all devices)", ylabel="rel. error vs float64",
-            title="(b) 1/m before or after the psum")
-    ax2.legend(fontsize=6, ncol=2)
+            title="(b) 1/m before or after the psum (x: Inf/NaN in the grads)")
+    ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
