@@ -20,7 +20,7 @@ import pytest
 from jaxbp import backprop, datasets, model, parallel, train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-TOL_F64 = 1e-12  # measured: <= 8e-16 for every case here (the psum only reorders the float64 sum)
+TOL_F64 = 1e-12  # measured: <= 6.2e-16 for every grads case here (the psum only reorders the float64 sum)
 PLACEMENTS = ("deferred", "absorbed", "sum")
 
 
