@@ -129,7 +129,8 @@ def precision(cfg, devices):
         X32 = jax.random.normal(k_x, (4, m), jnp.float32) + 1
         for name in cfg.dtypes:
             dtype = DTYPES[name]
-            params, X, Y = jax.tree.map(lambda a, dtype=dtype: a.astype(dtype), params32), X32.astype(dtype), jnp.ones((1, m), dtype)
+            params = jax.tree.map(lambda a, dtype=dtype: a.astype(dtype), params32)
+            X, Y = X32.astype(dtype), jnp.ones((1, m), dtype)
             ref = model.autodiff_grads(up(params), up(X), up(Y))
             largest_sum = max(float(jnp.max(jnp.abs(g))) * m for g in jax.tree.leaves(ref))
             for placement in ("deferred", "absorbed"):
@@ -195,7 +196,8 @@ def figure(results, path):
                ("absorbed", "before"): 100.0}  # Inf/NaN results drawn as x on rows above 1, one per variant
     for dtype, color in (("float16", "C3"), ("bfloat16", "C2"), ("float32", "C0")):
         for (placement, divide), style in styles.items():
-            mine = [r for r in results["precision"] if (r["dtype"], r["placement"], r["divide"]) == (dtype, placement, divide)]
+            mine = [r for r in results["precision"]
+                    if (r["dtype"], r["placement"], r["divide"]) == (dtype, placement, divide)]
             if not mine:
                 continue
             ax2.plot([r["m"] for r in mine], [r["rel_error"] if r["rel_error"] is not None else np.nan for r in mine],

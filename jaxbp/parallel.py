@@ -246,7 +246,8 @@ def sweep(keys, X, Y, *, layer_dims, learning_rates, method="he", mesh=None, dev
     layer_dims = tuple(int(n) for n in layer_dims)
     X = shapes.float_array("X", X)
     if len(layer_dims) < 2 or X.shape[0] != layer_dims[0]:
-        raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, layer_dims {layer_dims}")
+        raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, "
+                         f"layer_dims {layer_dims}")
     shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=options.get("output", "sigmoid"))
     learning_rates = jnp.asarray(learning_rates, X.dtype)
     S = keys.shape[0] if keys.ndim == 1 else -1
