@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxbp import backprop, datasets, fast, model
-from jaxbp.train import _run_jit, train
+from jaxbp.train import _run_jit, _run_jit_one_thread, choose_layout, train
 from jaxbp.model import Layer
 
 F64_TOL = 1e-12  # ‖a−b‖/(‖a‖+‖b‖) per layer; measured ≤ 3e-16 for the grads below
@@ -57,9 +57,9 @@ def test_cost_and_grads_rows_equal_plain_backprop_and_jax_grad(key, placement, s
     oracle = model.autodiff_grads(params, X, Y, hidden=hidden, output=output, reduction=reduction)
     assert_layers_close(want, oracle, F64_TOL)
     for grads_from in ("backprop", "autodiff"):
-        J, gradsT = fast.cost_and_grads(fast.to_rows(params), X.T, Y.T, layout="rows", hidden=hidden, output=output,
-                                        grads_from=grads_from, placement=placement, start=start)
-        assert_layers_close(fast.from_rows(gradsT), oracle, F64_TOL)
+        J, grads = fast.cost_and_grads(params, X.T, Y.T, layout="rows", hidden=hidden, output=output,
+                                       grads_from=grads_from, placement=placement, start=start)
+        assert_layers_close(grads, oracle, F64_TOL)
         np.testing.assert_allclose(J, model.cost(params, X, Y, hidden=hidden, output=output, reduction=reduction),
                                    rtol=1e-14)
 
@@ -70,10 +70,9 @@ def test_cost_and_grads_rows_with_mask_equal_unpadded(key):
     mask = (jnp.arange(13) < 10).astype(X.dtype)[:, None]  # (m, 1) in rows
     oracle = model.autodiff_grads(params, X, Y)
     for placement in ("deferred", "absorbed"):
-        _, gradsT = fast.cost_and_grads(fast.to_rows(params), Xp.T, Yp.T, layout="rows", hidden="relu",
-                                        output="sigmoid", grads_from="backprop", placement=placement, start="dZL",
-                                        m=10, mask=mask)
-        assert_layers_close(fast.from_rows(gradsT), oracle, F64_TOL)
+        _, grads = fast.cost_and_grads(params, Xp.T, Yp.T, layout="rows", hidden="relu", output="sigmoid",
+                                       grads_from="backprop", placement=placement, start="dZL", m=10, mask=mask)
+        assert_layers_close(grads, oracle, F64_TOL)
 
 
 def reference_run(params, X, Y, *, optimizer, learning_rate, num_iterations, batches=None, hidden="relu",
@@ -137,25 +136,34 @@ def test_train_layouts_and_record_every_agree(key):
     params, X, Y = problem(key, (4, 6, 3), 50, output="softmax")
     kw = dict(hidden="tanh", output="softmax", optimizer="adam", learning_rate=0.01, num_iterations=25,
               placement="absorbed")
-    rows, costs = train(params, X, Y, **kw)
+    rows, costs = train(params, X, Y, layout="rows", **kw)
     cols, costs_cols = train(params, X, Y, layout="columns", grads_from="autodiff", **kw)
     assert_layers_close(rows, cols, TRAIN_TOL)
-    _, every_7th = train(params, X, Y, record_every=7, **kw)
+    _, every_7th = train(params, X, Y, layout="rows", record_every=7, **kw)
     assert every_7th.shape == (4,)  # iterations 0, 7, 14, 21 of 25
     np.testing.assert_allclose(every_7th, costs[::7], rtol=1e-13)
     np.testing.assert_allclose(costs, costs_cols, rtol=1e-12)
 
 
+def test_choose_layout_rows_only_when_inputs_outnumber_examples():
+    assert choose_layout((12288, 20, 7, 5, 1), 209) == "rows"
+    assert choose_layout((2, 4, 1), 400) == "columns"
+    assert choose_layout((784, 1024, 1024, 1), 1024) == "columns"
+
+
 def test_train_new_hyperparameters_do_not_recompile(key):
     params, X, Y = problem(key, (3, 4, 1), 30)
     kw = dict(optimizer="momentum", num_iterations=5, batch_size=10)
+    def n_compiled():
+        return _run_jit._cache_size() + _run_jit_one_thread._cache_size()
+
     train(params, X, Y, learning_rate=0.1, key=key, **kw)
-    n_compiled = _run_jit._cache_size()
+    before = n_compiled()
     other_params, other_X, _ = problem(jax.random.key(1), (3, 4, 1), 30)
     train(other_params, other_X, Y, learning_rate=0.3, momentum=0.5, key=jax.random.key(2), **kw)
-    assert _run_jit._cache_size() == n_compiled
+    assert n_compiled() == before
     train(params, X, Y, learning_rate=0.1, key=key, **{**kw, "num_iterations": 6})  # a new scan length
-    assert _run_jit._cache_size() == n_compiled + 1
+    assert n_compiled() == before + 1
 
 
 def test_train_under_vmap_equals_each_seed_alone(key):
