@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import model
-from jaxbp.train import train
+from jaxbp.train import _run_jit, flops_per_step, train
 
 SIZES = {  # name: (layer_dims, m)
     "planar": ((2, 4, 1), 400),
@@ -49,6 +49,7 @@ SIZES = {  # name: (layer_dims, m)
 QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128),
                "deep": ((16,) + (16,) * 6 + (1,), 64)}
 LEARNING_RATE = 0.0075
+NOISE = 0.97  # ratios within 3% of 1 count as equal: repeat-to-repeat spread of the medians here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,15 +58,10 @@ class Config:
     out_dir: str = "results/bench"
     repeats: int = 7  # timed calls per method (median reported)
     call_seconds: float = 0.25  # each timed call runs about this long
+    pause: float = 0.2  # seconds of idle before each timed call
     seeds: int = 64  # the vmapped planar sweep
     sweep_iterations: int = 1000
     torch: bool = True  # include PyTorch eager when importable
-
-
-def flops_per_step(dims, m):
-    """Matmul FLOPs of one step: forward F, backward 2F less dA[0] = W[1].T dZ[1]."""
-    forward = 2 * m * sum(n * n_prev for n_prev, n in zip(dims[:-1], dims[1:], strict=True))
-    return 3 * forward - 2 * m * dims[0] * dims[1]
 
 
 def problem(dims, m, dtype=np.float32):
@@ -118,7 +114,13 @@ def numpy_runner(params, X, Y, dtype):
     return run
 
 
-def torch_runner(params, X, Y):
+def torch_runner(params, X, Y, threads=None):
+    """PyTorch eager, the idiomatic loop: nn.Linear layers, BCEWithLogitsLoss, optim.SGD.
+
+    threads=1 pins torch to one thread during the call: on a loaded machine its OpenMP
+    barriers can cost more than the work of a small net (22 ms vs 0.55 ms per planar step
+    measured here under load), so the benchmark times both and the peer is the faster.
+    """
     import torch
 
     layers = []
@@ -134,12 +136,17 @@ def torch_runner(params, X, Y):
     XT, YT = torch.from_numpy(np.ascontiguousarray(X.T)), torch.from_numpy(np.ascontiguousarray(Y.T))
 
     def run(n):
-        for _ in range(n):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(XT), YT)
-            loss.backward()
-            opt.step()
-        loss.item()
+        default_threads = torch.get_num_threads()
+        torch.set_num_threads(threads or default_threads)
+        try:
+            for _ in range(n):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(net(XT), YT)
+                loss.backward()
+                opt.step()
+            loss.item()
+        finally:
+            torch.set_num_threads(default_threads)
     return run
 
 
@@ -152,6 +159,15 @@ def jaxbp_runner(params, X, Y, n, **kwargs):
     def run(_):
         jax.block_until_ready(train(params, X, Y, learning_rate=LEARNING_RATE, num_iterations=n, **kwargs))
     return run
+
+
+def naive_runner(params, X, Y, n):
+    """train's loop as it was before the speed changes: Ng's layout, every CPU thread."""
+    params = tuple(model.Layer(jnp.asarray(W), jnp.asarray(b)) for W, b in params)
+    X, Y, hyper = jnp.asarray(X), jnp.asarray(Y), {"learning_rate": jnp.asarray(LEARNING_RATE)}
+    static = dict(hidden="relu", output="sigmoid", optimizer="sgd", grads_from="backprop", placement="deferred",
+                  start="dZL", num_iterations=n, batch_size=None, record_every=1, mesh=None, layout="columns")
+    return lambda _: jax.block_until_ready(_run_jit(params, X, Y, None, hyper, **static))
 
 
 @jax.jit(static_argnames="n")
@@ -196,13 +212,18 @@ def timed(f, *args):
     return time.perf_counter() - start
 
 
-def interleaved(runners, repeats):
-    """{name: list of seconds per step}; one warm-up call each, then repeats rounds of all."""
+def interleaved(runners, repeats, pause):
+    """{name: list of seconds per step}; one warm-up call each, then repeats rounds of all.
+
+    The pause before each call lets the previous library's idle threads stop spinning
+    (OpenBLAS, OpenMP and XLA's pool each busy-wait for a while after their last task).
+    """
     times = {name: [] for name in runners}
     for f, n in runners.values():
         f(n)
     for _ in range(repeats):
         for name, (f, n) in runners.items():
+            time.sleep(pause)
             times[name].append(timed(f, n) / n)
     return times
 
@@ -215,7 +236,7 @@ def run_size(cfg, name, dims, m, peak):
     runners = {
         "jaxbp backprop": (jaxbp_runner(params, X, Y, n_jax), n_jax),
         "jaxbp jax.grad": (jaxbp_runner(params, X, Y, n_jax, grads_from="autodiff"), n_jax),
-        "jaxbp backprop, Ng layout": (jaxbp_runner(params, X, Y, n_jax, layout="columns"), n_jax),
+        "jaxbp before (Ng layout, all threads)": (naive_runner(params, X, Y, n_jax), n_jax),
         "XLA matmul floor": (floor_runner(params, X, n_jax), n_jax),
     }
     peers = {"NumPy float32": numpy_runner(params, X, Y, np.float32),
@@ -223,13 +244,14 @@ def run_size(cfg, name, dims, m, peak):
     if cfg.torch:
         try:
             peers["PyTorch eager"] = torch_runner(params, X, Y)
+            peers["PyTorch eager, 1 thread"] = torch_runner(params, X, Y, threads=1)
         except ImportError:
             pass
     for peer, f in peers.items():  # calibrate the peer's steps per call
         f(2)
         n = int(np.clip(cfg.call_seconds / max(timed(f, 3) / 3, 1e-6), 1, 20_000))
         runners[peer] = (f, n)
-    times = interleaved(runners, cfg.repeats)
+    times = interleaved(runners, cfg.repeats, cfg.pause)
     ours = float(np.median(times["jaxbp backprop"]))
     records = []
     for method, ts in times.items():
@@ -268,7 +290,7 @@ _MEMORY_SCRIPT = """
 import json, resource, sys
 import jax, jax.numpy as jnp, numpy as np
 from jaxbp import model
-from jaxbp.train import train
+from jaxbp.train import _run_jit, flops_per_step, train
 dims, m, n = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 X = jnp.asarray(rng.random((dims[0], m)).astype(np.float32))
@@ -340,7 +362,7 @@ def run(cfg):
     wide_dims, wide_m = sizes["wide"]
     return dict(config=dataclasses.asdict(cfg), environment=environment(), matmul_peak_gflops=peaks,
                 records=records, sweep=seed_sweep(cfg, *sizes["planar"]),
-                memory=peak_memory(wide_dims, wide_m, (0, 2, 6) if cfg.quick else (0, 10, 40)))
+                memory=peak_memory(wide_dims, wide_m, (0, 4) if cfg.quick else (0, 10, 40)))
 
 
 def targets(result):
@@ -349,12 +371,15 @@ def targets(result):
     sizes = sorted({r["size"] for r in result["records"]}, key=list(SIZES).index)
     rows = []
     for size in sizes:
+        floor = by[(size, "XLA matmul floor")]["jaxbp_speedup"]
         for peer in ("NumPy float32", "PyTorch eager"):
-            if (size, peer) in by:
-                x = by[(size, peer)]["jaxbp_speedup"]
-                rows.append((f"{size}: jaxbp >= 1.2x {peer}", f"{x:.2f}x", x >= 1.2))
+            speedups = [r["jaxbp_speedup"] for (s, method), r in by.items() if s == size and method.startswith(peer)]
+            if speedups:  # against the peer's faster thread setting
+                x = min(speedups)
+                rows.append((f"{size}: jaxbp >= 1.2x {peer}", f"{x:.2f}x (step at {100 * floor:.0f}% of its matmul floor's speed)",
+                             x >= 1.2))
         x = by[(size, "jaxbp jax.grad")]["jaxbp_speedup"]
-        rows.append((f"{size}: hand-written no slower than jax.grad", f"{x:.2f}x", x >= 1.0))
+        rows.append((f"{size}: hand-written no slower than jax.grad", f"{x:.2f}x", x >= NOISE))
     x = by[("planar", "NumPy float32")]["jaxbp_speedup"]
     rows.append(("planar: jaxbp >= 10x NumPy float32", f"{x:.1f}x", x >= 10))
     wide, floor = by[("wide", "jaxbp backprop")], by[("wide", "XLA matmul floor")]
@@ -403,7 +428,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-torch", action="store_true")
     args = parser.parse_args(argv)
-    quick = dict(repeats=2, call_seconds=0.02, seeds=8, sweep_iterations=200) if args.quick else {}
+    quick = dict(repeats=2, call_seconds=0.02, pause=0.0, seeds=8, sweep_iterations=200) if args.quick else {}
     if args.repeats is not None:
         quick["repeats"] = args.repeats
     cfg = Config(quick=args.quick, out_dir=args.out, torch=not args.no_torch, **quick)

@@ -226,9 +226,17 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
     m_batch = m if batch_size is None else batch_size
     if layout == "auto":
         layout = choose_layout(layer_dims, m_batch)
-    one_thread = mesh is None and jax.default_backend() == "cpu" and flops_per_step(layer_dims, m_batch) < ONE_THREAD_BELOW_FLOPS
-    run = _run_jit_one_thread if one_thread else _run_jit
-    return run(params, X, Y, key if batch_size is not None else None, hyper, hidden=hidden, output=output,
-                    optimizer=optimizer, grads_from=grads_from, placement=placement, start=start,
-                    num_iterations=num_iterations, batch_size=batch_size, record_every=record_every, mesh=mesh,
-                    layout=layout)
+    key = key if batch_size is not None else None
+    args = (params, X, Y, key, hyper)
+    static = dict(hidden=hidden, output=output, optimizer=optimizer, grads_from=grads_from, placement=placement,
+                  start=start, num_iterations=num_iterations, batch_size=batch_size, record_every=record_every,
+                  mesh=mesh, layout=layout)
+    traced = any(not shapes.is_concrete(leaf) for leaf in jax.tree.leaves(args))
+    if (mesh is None and not traced and jax.default_backend() == "cpu"
+            and flops_per_step(layer_dims, m_batch) < ONE_THREAD_BELOW_FLOPS):
+        try:
+            return _run_jit_one_thread(*args, **static)
+        except ValueError as error:  # inside a caller's jit: compiler options belong to the outermost jit
+            if "compiler_options" not in str(error):
+                raise
+    return _run_jit(*args, **static)
