@@ -27,6 +27,7 @@ from jaxbp.model import (
     per_example_grads,
     predict,
 )
+from jaxbp.parallel import data_parallel_grads, make_mesh, pmean_error, pmean_of_means_grads, sweep
 from jaxbp.train import train
 
 __all__ = [
@@ -49,12 +50,17 @@ __all__ = [
     "course_backward",
     "forward",
     "init_params",
+    "data_parallel_grads",
     "linear_backward",
     "linear_forward",
     "loss_from_logits",
     "loss_from_probabilities",
+    "make_mesh",
     "per_example_grads",
+    "pmean_error",
+    "pmean_of_means_grads",
     "predict",
     "reduction_for",
+    "sweep",
     "train",
 ]

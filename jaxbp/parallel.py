@@ -15,8 +15,8 @@ Contract
                   deferred: dW/m) and the psum adds terms already divided: small terms may underflow
         "after"   each device sums (the core's placement "sum"), psum, then divide: the sum may overflow
     Local sums come from the core's output_dZL and backward_from with the mask (or jax.grad of the
-    core's masked cost). m itself is kept in float32 (or wider): float16 cannot hold m > 65504
-    (the core's m= argument, held in the params' dtype, turns into Inf there and zeroes the grads).
+    core's masked cost). m itself is kept in float32 (or wider): float16 cannot hold m > 65504,
+    and the division is backprop.over_m's (done in float32 at least, rounded back).
     In float16 overflow (Inf) ruins a step while underflow only loses the tiniest terms, so the
     default is "before" (measured in experiments/device_averaging.py; README, section parallel).
 """
@@ -78,11 +78,6 @@ def pad_shards(X, Y, counts):
     return tuple(pieces)
 
 
-def _divide(A, m):
-    """A / m computed at m's precision (float32 or wider) and rounded back to A's dtype."""
-    return (A.astype(m.dtype) / m).astype(A.dtype)
-
-
 def _shard_grads(params, X, Y, mask, m, hidden, output, placement, start, source):
     """Shard k's sum_{i in k} dW(i) from the core (mask drops padding), divided by m where placement puts it.
 
@@ -95,14 +90,14 @@ def _shard_grads(params, X, Y, mask, m, hidden, output, placement, start, source
         # so the one cross-device sum is the caller's explicit psum, the same for both sources.
         params = lax.pcast(params, AXIS, to="varying")
         grads = jax.grad(model._cost)(params, X, Y, hidden, output, "sum", None, mask)
-        return grads if m is None else jax.tree.map(lambda d: _divide(d, m), grads)
+        return grads if m is None else jax.tree.map(lambda d: backprop.over_m(d, m), grads)
     AL, caches = model._forward(params, X, hidden, output)
     dZL = backprop.output_dZL(AL, Y, caches, output=output, start=start, placement="sum", m=None, mask=mask)
     if m is not None and placement == "absorbed":
-        dZL = _divide(dZL, m)  # (n_y, m_k), the 1/m folded into dZ[L]
+        dZL = backprop.over_m(dZL, m)  # (n_y, m_k), the 1/m folded into dZ[L]
     grads = backprop.backward_from(dZL, params, caches, hidden=hidden, placement="sum")
     if m is not None and placement == "deferred":
-        grads = jax.tree.map(lambda d: _divide(d, m), grads)
+        grads = jax.tree.map(lambda d: backprop.over_m(d, m), grads)
     return grads
 
 
@@ -118,7 +113,7 @@ def _exact(params, X, Y, mask, *, hidden, output, placement, start, source, divi
     if divide == "before":  # sum_k (1/m) sum_{i in k} dW(i)
         return lax.psum(_shard_grads(params, X, Y, mask, m, hidden, output, placement, start, source), AXIS)
     grads = lax.psum(_shard_grads(params, X, Y, mask, None, hidden, output, placement, start, source), AXIS)
-    return jax.tree.map(lambda d: _divide(d, m), grads)  # (1/m) sum_k sum_{i in k} dW(i)
+    return jax.tree.map(lambda d: backprop.over_m(d, m), grads)  # (1/m) sum_k sum_{i in k} dW(i)
 
 
 def _naive(params, X, Y, mask, *, hidden, output, placement, start, source, divide):
