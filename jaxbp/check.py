@@ -28,22 +28,16 @@ Where
     The verdict and kind come from the exact reference; see jaxbp.diagnose for the kinds.
 """
 
-import argparse
-import html
-import importlib
-import importlib.util
-import os
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import jax
 import numpy as np
 
-from jaxbp import activations, course, diagnose, model, shapes
+from jaxbp import activations, course, diagnose, model, reference, shapes
 from jaxbp.diagnose import KINDS, TOLERANCE, Row
+from jaxbp.report import Report
 
-__all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "main",
-           "random_problem"]
+__all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "random_problem"]
 
 # Finite differences vs jax.grad in float64 with no kink crossed: worst 3.9e-9 measured over 40 problems
 # (relu/tanh/sigmoid/leaky_relu hidden, sigmoid/softmax/identity output, m = 64, mean and sum costs).
@@ -153,7 +147,7 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
         layer_dims = shapes.layer_dims_of(layers)
         m = shapes.data(layers, X, Y, output=output)
     L = len(layers)
-    ref = diagnose.reference(layers, X, Y, hidden=hidden, output=output, placement=placement)
+    ref = reference.reference(layers, X, Y, hidden=hidden, output=output, placement=placement)
     name = getattr(backward_fn, "__name__", "backward_fn")
     try:
         out = backward_fn(params, X, Y)
@@ -194,7 +188,7 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
 
 def _with_fd(rows, user, ref, layers, X, Y, **kw):
     """Rows with fd_rel_error and kinks filled in, and notes where FD and jax.grad disagree."""
-    fds, crossed = diagnose.finite_differences(layers, X, Y, **kw)
+    fds, crossed = reference.finite_differences(layers, X, Y, **kw)
     out, notes = [], []
     for r in rows:
         u, fd_r = user[r.name], fds[r.name]
@@ -206,89 +200,6 @@ def _with_fd(rows, user, ref, layers, X, Y, **kw):
                    "differences, not of your code" if crossed[r.name] else "no kink crossed: FD rounding")
             notes.append(f"finite differences differ from jax.grad on {r.name} (rel error {e_ref:.1e}); {why}")
     return out, notes
-
-
-@dataclass(frozen=True)
-class Report:
-    """The result of check: rows per parameter, the tolerance used, where the divergence starts."""
-
-    rows: tuple  # of Row, in the order dW1, db1, ..., dWL, dbL
-    dtype: str  # the user's gradients' dtype (the least precise one)
-    tolerance: float  # on Ng's relative error, from dtype (jaxbp.diagnose.TOLERANCE)
-    placement: str
-    hidden: str
-    output: str
-    layer_dims: tuple
-    m: int
-    first_divergent_layer: int | None  # counting from L down; None when nothing diverges
-    first_divergent: str | None  # the quantity there: "dZ2", "dA1", "dW2", ...
-    notes: tuple = ()
-    fd: bool = False
-
-    @property
-    def ok(self):
-        return all(r.ok for r in self.rows)
-
-    @property
-    def wrong(self):
-        return tuple(r for r in self.rows if not r.ok)
-
-    def __getitem__(self, name):
-        """The Row called name ("dW2")."""
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
-
-    def _table(self):
-        head = ["name", "rel error", "verdict", "kind", "factor", "diagnosis"]
-        head += ["fd rel error", "kinks"] if self.fd else []
-        body = []
-        for r in self.rows:
-            factor = "" if r.factor is None else (diagnose.snap(r.factor, self.m)[1] or f"{r.factor:.4g}")
-            cells = [r.name, "n/a" if np.isnan(r.rel_error) else f"{r.rel_error:.1e}", r.verdict, r.kind, factor,
-                     r.message]
-            if self.fd:
-                cells += ["n/a" if np.isnan(r.fd_rel_error) else f"{r.fd_rel_error:.1e}", str(r.kinks)]
-            body.append(cells)
-        return head, body
-
-    def _lines(self):
-        reduction = "sum" if self.placement == "sum" else "mean over m"
-        where = ("nothing diverges" if self.first_divergent_layer is None else
-                 f"first divergence at layer {self.first_divergent_layer} ({self.first_divergent}), "
-                 f"counting from L = {len(self.layer_dims) - 1} down")
-        n_wrong = len(self.wrong)
-        result = (f"OK: all {len(self.rows)} gradients match" if self.ok else
-                  f"WRONG: {n_wrong} of {len(self.rows)} gradients")
-        header = [f"jaxbp.check  hidden={self.hidden}  output={self.output}  layer_dims={self.layer_dims}  "
-                  f"m={self.m}  placement={self.placement!r}",
-                  f"reference: jax.grad of J ({reduction}) in float64; your grads are {self.dtype}: "
-                  f"tolerance {self.tolerance:.0e} on ‖u − r‖ / (‖u‖ + ‖r‖)"]
-        footer = [f"where: {where}"] + [f"note: {n}" for n in self.notes] + [f"result: {result}"]
-        return header, footer
-
-    def __str__(self):
-        head, body = self._table()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-        header, footer = self._lines()
-        return "\n".join([*header, "", fmt(head), *map(fmt, body), "", *footer])
-
-    def _repr_markdown_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
-        return "\n".join([*(f"{h}  " for h in header), "", row(head), row(["---"] * len(head)), *map(row, body), "",
-                          *(f"{f}  " for f in footer)])
-
-    def _repr_html_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        esc = html.escape
-        cell = lambda tag, cells: "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"  # noqa: E731
-        return ("".join(f"<p>{esc(h)}</p>" for h in header) + "<table>" + cell("th", head)
-                + "".join(cell("td", b) for b in body) + "</table>" + "".join(f"<p>{esc(f)}</p>" for f in footer))
 
 
 def random_problem(key, layer_dims, *, m, hidden, output, dtype):
@@ -309,63 +220,3 @@ def random_problem(key, layer_dims, *, m, hidden, output, dtype):
         else:
             Y = np.asarray(0.5 * jax.random.normal(k_Y, (n_y, m)), dtype)
     return params, X, Y
-
-
-def load(target):
-    """The backward_fn named by MODULE:FUNCTION, path/to/file.py:FUNCTION or MODULE:FORWARD,BACKWARD."""
-    module_name, sep, function = target.rpartition(":")
-    if not sep or not module_name or not function:
-        raise ValueError(f"target must be MODULE:FUNCTION (or file.py:FUNCTION), got {target!r}")
-    if module_name.endswith(".py") or os.sep in module_name:
-        if not os.path.isfile(module_name):
-            raise ValueError(f"no file {module_name!r}")
-        spec = importlib.util.spec_from_file_location(os.path.basename(module_name)[:-3], module_name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())  # `jaxbp check mymodule:fn` finds mymodule.py in the current folder
-        module = importlib.import_module(module_name)
-    names = function.split(",")
-    missing = [n for n in names if not callable(getattr(module, n, None))]
-    if missing or len(names) > 2:
-        raise ValueError(f"{module_name} has no function {missing[0] if missing else function!r}")
-    fns = [getattr(module, n) for n in names]
-    return fns[0] if len(fns) == 1 else course_backward(*fns)
-
-
-def main(argv=None):
-    """`jaxbp check TARGET [flags]`: check TARGET on a random problem; 0 if all ok, 1 if not, 2 on bad usage."""
-    parser = argparse.ArgumentParser(prog="jaxbp check", description=main.__doc__)
-    parser.add_argument("target", help="MODULE:FUNCTION or path/to/file.py:FUNCTION, a backward_fn(params, X, Y); "
-                        "or MODULE:L_model_forward,L_model_backward (the course's pair)")
-    parser.add_argument("--dims", default="4,5,3,1", help="layer_dims n_x,n_1,...,n_L")
-    parser.add_argument("--m", type=int, default=64, help="number of examples")
-    parser.add_argument("--hidden", default="relu", choices=activations.HIDDEN)
-    parser.add_argument("--output", default="sigmoid", choices=activations.OUTPUTS)
-    parser.add_argument("--placement", default="deferred", choices=shapes.PLACEMENTS)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fd", action="store_true", help="add finite differences as a second opinion")
-    parser.add_argument("--params", choices=("layers", "course"), default=None,
-                        help="pass params as a tuple of Layer or the course's dict "
-                        "(default: layers; course for a pair)")
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    args = parser.parse_args(argv)
-    try:
-        layer_dims = tuple(int(n) for n in args.dims.split(","))
-        backward_fn = load(args.target)
-    except (ValueError, ImportError) as err:
-        print(f"jaxbp check: {err}", file=sys.stderr)
-        return 2
-    params, X, Y = random_problem(jax.random.key(args.seed), layer_dims, m=args.m, hidden=args.hidden,
-                                  output=args.output, dtype=np.dtype(args.dtype))
-    if (args.params or ("course" if "," in args.target.rpartition(":")[2] else "layers")) == "course":
-        params = course.to_course(params)
-    try:
-        report = check(backward_fn, params, X, Y, hidden=args.hidden, output=args.output, placement=args.placement,
-                       fd=args.fd)
-    except (BackwardFnError, ValueError, TypeError) as err:
-        print(f"jaxbp check: {err}", file=sys.stderr)
-        return 1
-    print(report)
-    return 0 if report.ok else 1
