@@ -238,7 +238,7 @@ def gd(params, X, Y, grad_fn, *, learning_rate, num_iterations, batch_size=None,
             idx = jax.random.randint(key_t, (batch_size,), 0, X.shape[1])
             Xb, Yb = X[:, idx], Y[:, idx]  # (n_x, batch_size), (n_y, batch_size)
         cost, AL, grads = grad_fn(params, Xb, Yb)
-        params = jax.tree.map(lambda p, d: p - learning_rate * d, params, grads)
+        params = jax.tree.map(lambda p, d: p - jnp.asarray(learning_rate, p.dtype) * d, params, grads)
         return params, (cost, accuracy(AL, Yb))
 
     keys = jax.random.split(key if key is not None else jax.random.key(0), num_iterations)
