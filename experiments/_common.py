@@ -198,7 +198,9 @@ def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=()):
     for fig_name, fig in figures:
         save_figure(fig, out_dir / fig_name)
     write_csv(out_dir / "results.csv", list(rows))
-    write_json(out_dir / "results.json", {"metadata": metadata(cfg, name), "results": results})
+    with precision():  # every main computes inside precision(); the record states the values it set
+        meta = metadata(cfg, name)
+    write_json(out_dir / "results.json", {"metadata": meta, "results": results})
 
 
 def print_table(rows, columns):

@@ -192,6 +192,8 @@ def summarize(rows, cfg):
         for p in PLACEMENTS:
             sel = [r for r in rows if r["dtype"] == dtype and r["placement"] == p]
             s[f"{dtype}_{p}_first_m_dZ_subnormal_over_1pct"] = first_m(lambda r: r["dZ_subnormal"] > 0.01, dtype, p)
+            s[f"{dtype}_{p}_first_m_dZ_half_subnormal"] = first_m(lambda r: r["dZ_subnormal"] + r["dZ_lost"] > 0.5,
+                                                                   dtype, p)
             s[f"{dtype}_{p}_first_m_dZ_lost_over_1pct"] = first_m(lambda r: r["dZ_lost"] > 0.01, dtype, p)
             s[f"{dtype}_{p}_first_m_nonfinite"] = first_m(
                 lambda r: r["dW_inf"] + r["dW_nan"] + r["db_inf"] + r["db_nan"] > 0, dtype, p)

@@ -1,0 +1,184 @@
+"""The report's paragraphs: one function per experiment, every number read from its results dict.
+
+Each function takes results.json["results"] of its experiment and returns Markdown. Verdicts on
+the issue's pilot claims are computed here from the numbers, never typed in.
+"""
+
+from experiments.report import g, pct, table
+
+EPS = {"float64": 2.0 ** -52, "float32": 2.0 ** -23, "bfloat16": 2.0 ** -7, "float16": 2.0 ** -10}
+
+
+def generic(results):
+    s = results.get("summary", results)
+    rows = [(k, g(v) if isinstance(v, (int, float)) else v) for k, v in s.items() if not isinstance(v, (dict, list))]
+    return "Headline numbers (no paragraph writer for this experiment):\n\n" + table(["quantity", "value"], rows[:40])
+
+
+def why_average(r):
+    s, rows = r["summary"], r["rows"]
+    dtypes = list(r["check"])
+    checks = ", ".join(f"{g(s[f'{d}_mean_vs_batch'])} in {d} (eps {g(EPS.get(d))})" for d in dtypes)
+    sums = max(s[f"{d}_sum_vs_m_times_mean"] for d in dtypes)
+    fail = s["first_B_failed|sum"]
+    lo, hi = s["final_cost_range|mean"]
+    sum_rows = [x for x in rows if x["cost"] == "sum"]
+    text = (f"**The mean of the per-example gradients is the batch gradient.** `vmap(grad)` over the examples "
+            f"and averaged, against hand-written backprop of the mean cost, differs by a relative error of {checks}: "
+            f"round-off of each dtype, nothing more. The sum of the cost's gradients is m times the mean's "
+            f"(largest relative error {g(sums)}, over all dtypes). **Why the mean:** trained on digits (m = {r['m']:,}, "
+            f"batches of B drawn with replacement) at one learning rate, {g(s['learning_rate'])}, the mean cost ends "
+            f"between {g(lo)} and {g(hi)} for every B from {rows[0]['batch_size']} to {rows[-1]['batch_size']}, "
+            f"because its step does not grow with B. The sum cost's step is B times larger: ")
+    if fail is None:
+        text += "in this run no batch size made it fail (refuting the claim at this learning rate). "
+    else:
+        text += (f"it fails (NaN, a cost above the start, or accuracy below 50%) in most seeds from B = {fail:,} on "
+                 f"(NaN in {sum(x['nan_seeds'] for x in sum_rows)} of {sum(x['seeds'] for x in sum_rows)} sum runs). ")
+    lo2, hi2 = s["final_cost_range|sum, lr / B"]
+    text += (f"The sum at learning rate / B ends between {g(lo2)} and {g(hi2)}, i.e. it is the mean again: a sum "
+             f"cost needs its learning rate retuned for every batch size, the mean does not.\n\n")
+    text += table(["B", "cost", "final cost (median)", "accuracy (mean)", "failed seeds"],
+                  [(x["batch_size"], x["cost"], g(x["final_cost_median"]), g(x["final_accuracy_mean"]),
+                    f"{x['failed_seeds']}/{x['seeds']}") for x in rows])
+    return text
+
+
+def activations(r):
+    s = r["summary"]
+    d = s["depth"]
+    hidden = ("sigmoid", "tanh", "relu", "leaky_relu")
+    m = {h: s[f"dW1_depth{d}|{h}|matching"] for h in hidden}
+    c = {h: s[f"dW1_depth{d}|{h}|common"] for h in hidden}
+    text = (f"**Vanishing gradients.** At initialisation, at depth {d}, the first layer's ‖dW[1]‖ is "
+            f"{g(m['sigmoid'])} with sigmoid, {g(m['tanh'])} with tanh, {g(m['relu'])} with relu and "
+            f"{g(m['leaky_relu'])} with leaky relu (each with its matching init; with He init for all: "
+            f"{g(c['sigmoid'])}, {g(c['tanh'])}, {g(c['relu'])}, {g(c['leaky_relu'])}). Sigmoid's is "
+            f"{g(m['relu'] / m['sigmoid'], 1)} times smaller than relu's: every sigmoid layer multiplies the "
+            f"backward signal by g' <= 1/4. The ratio ‖dW[1]‖ / ‖dW[L]‖ (first over last layer) is "
+            f"{g(s[f'dW1_over_dWL_depth{d}|sigmoid|matching'], 1)} for sigmoid, "
+            f"{g(s[f'dW1_over_dWL_depth{d}|tanh|matching'], 1)} for tanh and "
+            f"{g(s[f'dW1_over_dWL_depth{d}|relu|matching'], 1)} for relu.\n\n")
+    names = sorted({k.split("|")[1] for k in s if k.startswith("final_cost|")}, key=lambda n: n)
+    text += "**Training** (final cost / training accuracy, mean over seeds; curves below):\n\n"
+    text += table(["data set", *hidden], [(n, *(f"{g(s[f'final_cost|{n}|{h}'])} / {pct(s[f'final_acc|{n}|{h}'])}"
+                                                 for h in hidden)) for n in names])
+    slow = [n for n in names if all(s[f"final_cost|{n}|sigmoid"] > s[f"final_cost|{n}|{h}"] for h in hidden[1:])]
+    text += (f"\n\nSigmoid ends with the highest cost on {len(slow)} of {len(names)} data sets"
+             f"{' (' + ', '.join(slow) + ')' if slow else ''}.\n\n")
+    rows = []
+    for size in s["timing_sizes"]:
+        base = s[f"time|{size}|identity"]
+        rows.append((size, f"{1e3 * base:.3g}", *(f"{1e3 * s[f'time|{size}|{h}']:.3g} ({pct(s[f'time|{size}|{h}|share'])})"
+                                                  for h in hidden)))
+    text += ("**Cost of the activation itself**: one jitted forward+backward step, ms (share of the step taken by "
+             "the activation = (t - t_identity) / t; negative = within timing noise):\n\n")
+    text += table(["width x m", "identity", *hidden], rows)
+    text += (f"\n\nWhere matmuls dominate (the first size) the activation is a small part of the step; relu's "
+             f"advantage is the gradient, not the arithmetic. **Why sigmoid stays at the output:** it turns Z[L] into "
+             f"a probability in (0, 1), and with cross-entropy its gradient is dZ[L] = AL - Y: for a confidently "
+             f"wrong z = -10 (y = 1) |dL/dz| = {g(s['output_grad_at_z-10|bce'])}, where squared error on the same "
+             f"sigmoid gives {g(s['output_grad_at_z-10|mse'])}: the saturation that hurts hidden layers is "
+             f"cancelled by the log in the loss.")
+    return text
+
+
+def placement(r):
+    s = r["summary"]
+    dtypes = [d for d in ("float32", "bfloat16", "float16") if f"{d}_top_m" in s or f"{d}_placement_diff_dW_median" in s]
+    text = (f"**In float32 the placements are bit-identical whenever m is a power of two** "
+            f"({'all' if s['float32_pow2_bit_identical'] else 'NOT all'} {s['float32_pow2_cells']} power-of-two cells): "
+            f"dividing by 2^k is exact, so it commutes with every rounding. For m = "
+            f"{', '.join(map(str, s['float32_other_m'])) or '(none)'} they are "
+            f"{'bit-identical' if s['float32_other_m_bit_identical'] else 'not bit-identical'}, yet both stay at "
+            f"float32 round-off (largest error against float64: deferred {g(s['float32_deferred_max_err_dW_finite'])}, "
+            f"absorbed {g(s['float32_absorbed_max_err_dW_finite'])}).\n\n")
+    rows = []
+    for d in dtypes:
+        for p in ("deferred", "absorbed"):
+            rows.append((d, p, g(s[f"{d}_{p}_max_err_dW_finite"]), pct(s[f"{d}_{p}_max_dZ_subnormal"]),
+                         pct(s[f"{d}_{p}_max_dZ_lost"]), g(s[f"{d}_{p}_first_m_dZ_subnormal_over_1pct"]),
+                         g(s[f"{d}_{p}_first_m_nonfinite"])))
+    text += table(["dtype", "placement", "max rel. error dW (finite)", "max % dZ subnormal", "max % dZ lost to 0",
+                   "first m with > 1% dZ subnormal", "first m with Inf/NaN in dW, db"], rows)
+    f16a, f16d = s.get("float16_absorbed_first_m_dZ_half_subnormal"), s.get("float16_deferred_first_m_nonfinite")
+    claim1 = f16a is not None and 2 ** 12 <= f16a <= 2 ** 15
+    claim2 = f16d is not None and 2 ** 18 <= f16d <= 2 ** 21
+    bf = [s.get(f"bfloat16_{p}_first_m_nonfinite") for p in ("deferred", "absorbed")] + \
+         [s.get(f"bfloat16_{p}_first_m_dZ_subnormal_over_1pct") for p in ("deferred", "absorbed")]
+    claim3 = all(x is None for x in bf)
+    order_gap = {d: max(s[f"{d}_order_{o}_db_err_top_m"] for o in ("xla_sum", "matmul", "pairwise"))
+                 - min(s[f"{d}_order_{o}_db_err_top_m"] for o in ("xla_sum", "matmul", "pairwise")) for d in dtypes}
+    claim4 = [d for d in dtypes if order_gap[d] > s[f"{d}_placement_diff_dW_top_m"]]
+    text += (f"\n\n**The pilot's claims, checked** (top m = {s['top_m']:,}, depth {s['depth']}):\n"
+             f"- float16, absorbed: most of dZ (> 50% of values) is subnormal or flushed to 0 from m = {g(f16a)} "
+             f"(> 1% from m = {g(s.get('float16_absorbed_first_m_dZ_subnormal_over_1pct'))}; deferred: "
+             f"{g(s.get('float16_deferred_first_m_dZ_half_subnormal'))}): "
+             f"{'confirmed (pilot: m ~ 1e4)' if claim1 else 'not as the pilot said (pilot: m ~ 1e4)'}.\n"
+             f"- float16, deferred: first Inf/NaN in dW, db at m = {g(f16d)}: "
+             f"{'confirmed (pilot: near 1e6)' if claim2 else 'not confirmed in this run (pilot: near 1e6)'}"
+             f"; the absorbed placement's first Inf/NaN: m = {g(s.get('float16_absorbed_first_m_nonfinite'))}.\n"
+             f"- bfloat16 indifferent (no overflow, no subnormal dZ, either placement): "
+             f"{'confirmed' if claim3 else 'refuted'}; its error is bfloat16's own 8-bit mantissa "
+             f"(deferred {g(s.get('bfloat16_deferred_max_err_dW_finite'))}).\n"
+             f"- summation order vs placement: at the top m the three summation orders of db[L] differ by "
+             + ", ".join(f"{g(order_gap[d])} in {d}" for d in dtypes) + " (relative error), the two placements by "
+             + ", ".join(f"{g(s[f'{d}_placement_diff_dW_top_m'])}" for d in dtypes)
+             + f"; order matters more than placement in {', '.join(claim4) if claim4 else 'none of the dtypes'}. "
+             f"On this CPU both XLA's reduce and its matmul accumulate float16/bfloat16 in float32 and round once, "
+             f"so they agree; only a pairwise tree in the dtype itself (errors "
+             + ", ".join(f"{g(s[f'{d}_order_pairwise_db_err_top_m'])}" for d in dtypes)
+             + " vs " + ", ".join(f"{g(s[f'{d}_order_xla_sum_db_err_top_m'])}" for d in dtypes)
+             + ") pays for its order.\n\n"
+             "Trade-off: deferred keeps dZ at the scale of one example's gradient (no underflow) and risks "
+             "overflow of the sum over m before the 1/m; absorbed makes every dZ m times smaller and underflows "
+             "first. In float32 and bfloat16 (8-bit exponent) neither happens at these m.")
+    return text
+
+
+def dz_no_one_over_m(r):
+    s = r["summary"]
+    dts = [k.split("_max_err")[0] for k in s if k.endswith("_max_err_deferred_vs_per_example")]
+    v = ("deferred (Ng)", "1/m twice", "1/m twice, lr x m")
+    text = ("**dZ[l] is a chain-rule factor, and which one depends on the placement.** Against autodiff with "
+            "respect to Z[l] itself: the deferred dZ[l] equals the per-example gradient dL(i)/dZ[l] (the gradient "
+            "of the summed cost) to " + ", ".join(f"{g(s[f'{d}_max_err_deferred_vs_per_example'])} in {d}" for d in dts)
+            + "; the absorbed dZ[l] equals dJ/dZ[l] of the mean cost to "
+            + ", ".join(f"{g(s[f'{d}_max_err_absorbed_vs_dJdZ'])} in {d}" for d in dts)
+            + "; the deferred dZ is not dJ/dZ (relative difference "
+            + g(s[f"{dts[0]}_min_err_deferred_vs_dJdZ"]) + f", i.e. (m-1)/(m+1) for m = {s['m']}), and deferred / "
+            f"absorbed = {g(s[f'{dts[0]}_ratio'][0])} = m in every layer. So with Ng's dZ[L] = AL - Y the 1/m must "
+            f"come exactly once, in dW and db. **Applying it twice** (dZ[L] = (AL - Y)/m and dW = (1/m) dZ A.T) "
+            f"divides every step by m = {s['m']}: on breast cancer the correct run ends at cost "
+            f"{g(s[f'final_cost_mean|{v[0]}'])} (accuracy {pct(s[f'final_accuracy_mean|{v[0]}'])}), the 1/m-twice run "
+            f"at {g(s[f'final_cost_mean|{v[1]}'])} (accuracy {pct(s[f'final_accuracy_mean|{v[1]}'])}, from "
+            f"{g(s[f'initial_cost_mean|{v[1]}'])} at the start), and the 1/m-twice run with learning rate x m retraces "
+            f"the correct curve (largest cost difference {g(s['max_abs_diff_correct_vs_twice_lr_x_m'])}). On a loss "
+            f"curve the bug looks like a learning rate m times too small; a gradient check against jax.grad shows it "
+            f"at once (relative error (m-1)/(m+1) = {g((s['m'] - 1) / (s['m'] + 1))} in every dW).")
+    return text
+
+
+def dal_vs_dzl(r):
+    per = r["per_dtype"]
+    methods = ("dAL chain", "dZL rule", "logits autodiff")
+
+    def rng(x):
+        return f"[{g(x[0])}, {g(x[1])}]"
+
+    rows = [(d, k, rng(per[d][k]["finite"]), rng(per[d][k]["accurate"]), rng(per[d][k]["rel_accurate"]))
+            for d in per for k in (*methods, "J_prob", "J_logits")]
+    f32 = per.get("float32", next(iter(per.values())))
+    text = ("**Over which z = Z[L] is each start finite and accurate?** For a sigmoid unit, in float32 the course's "
+            f"dAL chain is finite only on {rng(f32['dAL chain']['finite'])}: once sigmoid(z) rounds to 1 it computes "
+            f"0/0 (pilot: NaN from z >= 17). The fused dZ[L] = AL - Y is finite on {rng(f32['dZL rule']['finite'])} "
+            f"and within 8 eps on {rng(f32['dZL rule']['accurate'])}, and autodiff of the loss written from the logits "
+            f"is finite on {rng(f32['logits autodiff']['finite'])}. Per dtype:\n\n")
+    text += table(["dtype", "method", "finite on", "abs. error <= 8 eps on", "rel. error <= 1% on"], rows)
+    text += ("\n\nThe dAL chain breaks at " + ", ".join(f"z = {g(per[d]['dAL chain']['finite'][1])} in {d}" for d in per)
+             + "; AL - Y never does, but its tiny gradients of confidently right predictions round to 0 "
+             "(relative accuracy lost beyond " + ", ".join(f"{g(per[d]['dZL rule']['rel_accurate'][1])} in {d}"
+                                                           for d in per)
+             + "), which costs nothing in absolute terms. The course's cost from AL (J_prob) is Inf where the dAL "
+             "chain is NaN; the cost from the logits (J_logits) stays finite everywhere.")
+    return text
