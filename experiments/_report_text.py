@@ -34,7 +34,9 @@ def why_average(r):
         text += "in this run no batch size made it fail (refuting the claim at this learning rate). "
     else:
         text += (f"it fails (NaN, a cost above the start, or accuracy below 50%) in most seeds from B = {fail:,} on "
-                 f"(NaN in {sum(x['nan_seeds'] for x in sum_rows)} of {sum(x['seeds'] for x in sum_rows)} sum runs). ")
+                 f"(NaN in {sum(x['nan_seeds'] for x in sum_rows)} of {sum(x['seeds'] for x in sum_rows)} sum runs), "
+                 f"while up to B = {g(s['last_B_ok|sum'])} the same B-times-larger step happens to train faster than "
+                 f"the mean: the sum's learning rate is simply a different one for every B. ")
     lo2, hi2 = s["final_cost_range|sum, lr / B"]
     text += (f"The sum at learning rate / B ends between {g(lo2)} and {g(hi2)}, i.e. it is the mean again: a sum "
              f"cost needs its learning rate retuned for every batch size, the mean does not.\n\n")
@@ -182,3 +184,32 @@ def dal_vs_dzl(r):
              + "), which costs nothing in absolute terms. The course's cost from AL (J_prob) is Inf where the dAL "
              "chain is NaN; the cost from the logits (J_logits) stays finite everywhere.")
     return text
+
+
+def device_averaging(r):
+    """Question 6 (experiments/device_averaging.py, written in another branch): read its own record format."""
+    try:
+        rows = r["averaging"]
+        seed = rows[0]["seed"]
+        rows = [x for x in rows if x["seed"] == seed]
+        worst = max(rows, key=lambda x: x["naive_error"])
+        even = [x["naive_error"] for x in rows if x["imbalance"] == 0]
+        prec = r["precision"]
+        first_bad = {}
+        for x in sorted(prec, key=lambda x: x["m"]):
+            if x["n_nonfinite"] > 0:
+                first_bad.setdefault((x["dtype"], x["placement"], x["divide"]), x["m"])
+        text = (f"**pmean of per-device means is the global mean only for equal shards.** Over "
+                f"{len(r['devices'])} device(s), even shards give an error of {g(max(even) if even else None)}; with "
+                f"shards {worst['counts']} of {worst['data']} data the pmean of means is off by {g(worst['naive_error'])} "
+                f"(relative), where the formula sum_k (1/D - n_k/m) mean_k predicts {g(worst['predicted_naive_error'])} "
+                f"(they agree to {g(max(x['formula_rel_error'] for x in rows))}). The fix, jaxbp's psum of the sums and "
+                f"of the counts, matches one device to {g(max(x['exact_rel_error'] for x in rows))}. "
+                f"**Where the 1/m goes across devices** (low precision): first m with Inf/NaN per "
+                f"(dtype, placement, divide): "
+                + ("; ".join(f"{d} {p} divide {v}: {g(m)}" for (d, p, v), m in sorted(first_bad.items()))
+                   or "none in this run")
+                + f". Safer default measured: divide {r['default_divide']} the psum.")
+        return text
+    except (KeyError, TypeError, ValueError, IndexError):  # its format changed: show the numbers as they are
+        return generic(r)

@@ -12,7 +12,7 @@ Method
     (b) Full-batch gradient descent from the matching init on digits (softmax output), breast cancer,
     the planar flower and moons (sigmoid output): cost and accuracy per iteration, mean and min-max
     over the seeds, each (data set, activation) one lax.scan vmapped over seeds.
-    (c) Median wall time of one jitted forward+backward step per hidden activation at a compute-bound
+    (c) Least wall time (over repeats) of one jitted forward+backward step per hidden activation at a compute-bound
     size (width 512, m 512: matmuls dominate) and a memory-bound one (width 16, m 2^16), against the
     identity; the activation's share is (t - t_identity) / t.
     (d) |dL/dZ[L]| of one output unit with y = 1 over z = Z[L]: sigmoid + cross-entropy (= |a - y|)
@@ -214,12 +214,14 @@ def figures(out, cfg):
     for h in HIDDEN:
         for init, ls in (("matching", "-"), ("common", "--")):
             y = [out["vanishing"][f"{h}|{init}|{d}"][0] for d in cfg.depths]
-            axes[0].plot(cfg.depths, y, ls, marker="o", ms=3, color=COLORS[h], label=f"{h}, {init} init")
+            axes[0].plot(cfg.depths, y, ls, marker="o", ms=3, color=COLORS[h], lw=3.5 if h == "relu" else 1.5,
+                         label=f"{h}, {init} init")
         d = max(cfg.depths)
         prof = out["vanishing"][f"{h}|matching|{d}"]
-        axes[1].plot(range(1, len(prof) + 1), prof, marker="o", ms=3, color=COLORS[h], label=h)
+        axes[1].plot(range(1, len(prof) + 1), prof, marker="o", ms=3, color=COLORS[h], lw=3.5 if h == "relu" else 1.5,
+                     label=h)
     axes[0].set(yscale="log", xlabel="depth L", ylabel="||dW[1]|| at init (median over seeds)",
-                title=f"first layer's gradient vs depth (dashed: {COMMON} init for all)")
+                title=f"first layer's gradient vs depth\n(dashed: {COMMON} init for all; relu (thick) = He either way)")
     axes[0].legend(fontsize=7)
     axes[1].set(yscale="log", xlabel="layer l", ylabel="||dW[l]||", title=f"per layer, depth {max(cfg.depths)}, matching init")
     axes[1].legend(fontsize=8)
@@ -236,7 +238,7 @@ def figures(out, cfg):
             t = out["training"][f"{name}|{h}"]
             it = np.arange(len(t["cost_mean"]))
             for i, k in enumerate(("cost", "acc")):
-                axes[i][j].plot(it, t[f"{k}_mean"], color=COLORS[h], label=h)
+                axes[i][j].plot(it, t[f"{k}_mean"], color=COLORS[h], lw=3.5 if h == "relu" else 1.5, label=h)
                 axes[i][j].fill_between(it, t[f"{k}_min"], t[f"{k}_max"], color=COLORS[h], alpha=0.2)
         axes[0][j].set(yscale="log", title=f"{name}", ylabel="cost J" if j == 0 else None)
         axes[1][j].set(xlabel="iteration", ylabel="training accuracy" if j == 0 else None)

@@ -132,22 +132,32 @@ def run(cfg, *, cache=None):
 
 def figures(results, cfg):
     plt = _common.pyplot()
-    fig, axes = plt.subplots(1, len(cfg.dtypes), figsize=(4.6 * len(cfg.dtypes), 4.2), sharey=True, squeeze=False)
-    colors = dict(zip(METHODS, ("tab:red", "tab:blue", "tab:green"), strict=True))
-    for ax, dtype in zip(axes[0], cfg.dtypes, strict=True):
-        r = results["per_dtype"][dtype]
-        z = np.asarray(r["z"])
-        for k in METHODS:
-            err = np.asarray(r["curves"][f"{k}|y=1"], np.float64)
-            ax.plot(z, np.maximum(err, 1e-20), color=colors[k], lw=1.2, label=k)
-            lo, hi = r[k]["finite"]
-            if np.isfinite(hi):
-                ax.axvline(hi, color=colors[k], ls=":", lw=1)
-        ax.set(yscale="log", xlabel="z = Z[L]", title=f"{dtype} (y = 1)", ylim=(1e-20, 10))
-        ax.set_xlim(float(z.min()), float(z.max()))
-    axes[0][0].set_ylabel("|error| of dL/dZ[L] vs exact (NaN = gap, 1e-20 = exact)")
-    axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("dZ[L] of a sigmoid unit three ways; dotted line = where that method first turns NaN/Inf")
+    methods = (*METHODS, "J_prob", "J_logits")
+    labels = {"dAL chain": "dZ[L] by the dAL chain (course)", "dZL rule": "dZ[L] = AL - Y",
+              "logits autodiff": "dZ[L] by jax.grad from logits", "J_prob": "cost from AL (course)",
+              "J_logits": "cost from logits"}
+    fig, ax = plt.subplots(figsize=(12, 0.42 * len(cfg.dtypes) * len(methods) + 1.5))
+    shades = (("finite", 0.25, "finite"), ("accurate", 0.55, f"abs. error <= {ABS_ULPS} eps"),
+              ("rel_accurate", 1.0, f"rel. error <= {REL_TOL:.0%}"))
+    ticks, names = [], []
+    for i, (dtype, k) in enumerate((d, k) for d in cfg.dtypes for k in methods):
+        y = -i - list(cfg.dtypes).index(dtype)  # a gap between dtypes
+        color = {"float16": "tab:red", "bfloat16": "tab:orange", "float32": "tab:blue", "float64": "tab:green"}[dtype]
+        for crit, alpha, label in shades:
+            lo, hi = (max(-cfg.z_max, v) if v < 0 else min(cfg.z_max, v) for v in results["per_dtype"][dtype][k][crit])
+            ax.barh(y, hi - lo, left=lo, height=0.8, color=color, alpha=alpha,
+                    label=label if (i == 0) else None)
+        hi = results["per_dtype"][dtype][k]["finite"][1]
+        if np.isfinite(hi):
+            ax.text(min(hi, cfg.z_max) + 1, y, f"NaN/Inf from z = {hi:g}", va="center", fontsize=7)
+        ticks.append(y)
+        names.append(f"{dtype}: {labels[k]}")
+    ax.set_yticks(ticks, names, fontsize=8)
+    ax.set(xlabel=f"z = Z[L] (grid step {cfg.z_step:g}; bars reaching +-{cfg.z_max:g} go on beyond the grid)",
+           xlim=(-cfg.z_max, cfg.z_max + 45),
+           title="sigmoid output unit, labels y = 0 and 1: where is dL/dZ[L] (and the cost) finite and accurate?")
+    ax.axvline(0, color="k", lw=0.5)
+    ax.legend(loc="lower right", fontsize=8)
     return [("dal_vs_dzl.png", fig)]
 
 

@@ -227,24 +227,28 @@ def figures(rows, cfg):
     plt = _common.pyplot()
     depth = max(cfg.depths)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    metrics = (lambda r: r["err_dW_max"] if r["dW_inf"] + r["dW_nan"] == 0 else float("nan"),
+               lambda r: 100 * (r["dZ_subnormal"] + r["dZ_lost"]),
+               lambda r: 100 * (r["dW_inf"] + r["dW_nan"] + r["db_inf"] + r["db_nan"]) / 2)
     for dtype in cfg.dtypes:
         for p, ls in zip(PLACEMENTS, ("-", "--"), strict=True):
             sel = _series(rows, dtype, p, depth)
-            ms = [r["m"] for r in sel]
-            err = [r["err_dW_max"] if r["dW_inf"] + r["dW_nan"] == 0 else float("nan") for r in sel]
-            kw = {"color": COLORS.get(dtype), "marker": "o", "ms": 3, "label": f"{dtype} {p}"}
-            axes[0].plot(ms, err, ls, **kw)
-            axes[1].plot(ms, [100 * (r["dZ_subnormal"] + r["dZ_lost"]) for r in sel], ls, **kw)
-            axes[2].plot(ms, [100 * (r["dW_inf"] + r["dW_nan"] + r["db_inf"] + r["db_nan"]) / 2 for r in sel], ls, **kw)
+            for ax, f in zip(axes, metrics, strict=True):
+                pow2 = [r for r in sel if r["m"] & (r["m"] - 1) == 0]  # lines: m = 2^k; crosses: other m
+                other = [r for r in sel if r["m"] & (r["m"] - 1)]
+                ax.plot([r["m"] for r in pow2], [f(r) for r in pow2], ls, color=COLORS.get(dtype), marker="o", ms=3,
+                        label=f"{dtype} {p}")
+                ax.plot([r["m"] for r in other], [f(r) for r in other], "x", color=COLORS.get(dtype), ms=7)
     axes[0].set(xscale="log", yscale="log", xlabel="m (examples)", title=f"max rel. error of dW[l] vs float64, depth {depth}")
     axes[1].set(xscale="log", xlabel="m (examples)", ylabel="%", title="dZ[l]: % subnormal or flushed to 0")
     axes[2].set(xscale="log", xlabel="m (examples)", ylabel="%", title="dW[l], db[l]: % Inf or NaN")
     axes[1].legend(fontsize=8)
-    fig.suptitle("solid = deferred 1/m (Ng's notes), dashed = 1/m absorbed into dZ[L]; "
+    axes[2].set_ylim(-2, max(5, axes[2].get_ylim()[1]))
+    fig.suptitle("solid = deferred 1/m (Ng's notes), dashed = 1/m absorbed into dZ[L]; x = m not a power of 2; "
                  "a gap in the left panel = the gradient holds Inf/NaN")
     fig2, axes2 = plt.subplots(1, len(cfg.dtypes), figsize=(5 * len(cfg.dtypes), 4.2), squeeze=False)
     for ax, dtype in zip(axes2[0], cfg.dtypes, strict=True):
-        sel = _series(rows, dtype, "deferred", depth)
+        sel = [r for r in _series(rows, dtype, "deferred", depth) if r["m"] & (r["m"] - 1) == 0]
         ms = [r["m"] for r in sel]
         for o, marker in zip(ORDERS, "os^", strict=True):
             ax.plot(ms, [max(r[f"order_{o}_db"], 1e-17) for r in sel], marker=marker, ms=4, label=f"sum order: {o}")
@@ -252,7 +256,7 @@ def figures(rows, cfg):
         ax.set(xscale="log", yscale="log", xlabel="m (examples)", title=f"{dtype}, depth {depth}")
     axes2[0][0].set_ylabel("relative error (floor 1e-17 = exact)")
     axes2[0][0].legend(fontsize=8)
-    fig2.suptitle("error of db[L] = sum over m of dZ[L] by summation order, beside the placement difference")
+    fig2.suptitle("error of db[L] = sum over m of dZ[L] (m = 2^k) by summation order, beside the placement difference")
     return [("placement_numerics.png", fig), ("summation_order.png", fig2)]
 
 

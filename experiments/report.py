@@ -89,7 +89,10 @@ def load_module(name):
 def run(cfg, *, quick=False, cache=None):
     """{name: (results, seconds, figure names)} for every experiment present; runs each main (reusing parts)."""
     out = {}
-    for name in _common.progress([n for n in QUESTIONS if not cfg.only or n in cfg.only], "report"):
+    names = [n for n in QUESTIONS if not cfg.only or n in cfg.only]
+    # device_averaging first: it asks for several CPU devices, which JAX grants only before its first array
+    names.sort(key=lambda n: n != "device_averaging")
+    for name in _common.progress(names, "report"):
         module = load_module(name)
         if module is None:
             continue
@@ -97,10 +100,13 @@ def run(cfg, *, quick=False, cache=None):
         start = time.perf_counter()
         module.main(["--out", str(folder)] + (["--quick"] if quick else []))
         seconds = time.perf_counter() - start
-        record = json.loads((folder / "results.json").read_text())
+        path = folder / "results.json"
+        if not path.is_file():  # an experiment with its own file name (device_averaging writes NAME.json)
+            path = folder / f"{name}.json" if (folder / f"{name}.json").is_file() else sorted(folder.glob("*.json"))[0]
+        record = json.loads(path.read_text())
         out[name] = {"results": record.get("results", record), "metadata": record.get("metadata", {}),
                      "seconds": seconds, "figures": sorted(p.name for p in folder.glob("*.png")), "module": module}
-    return out
+    return {n: out[n] for n in QUESTIONS if n in out}  # sections in question order
 
 
 def markdown(report, cfg, quick):
@@ -121,8 +127,9 @@ def markdown(report, cfg, quick):
         writer = getattr(module, "paragraph", None) or getattr(report_text, name, None)
         parts.append(writer(r["results"]) if writer else report_text.generic(r["results"]))
         parts += [""] + [f"![{name} {f}]({name}/{f})" for f in r["figures"]]
+        data = ", ".join(f"`{name}/{p.name}`" for p in sorted((Path(cfg.out_dir) / name).glob("*.[jc]s*")))
         parts += ["", f"Run: `jaxbp experiment {name}{' --quick' if quick else ''}` ({r['seconds']:.0f} s here); "
-                  f"data: `{name}/results.json`, `{name}/results.csv`.", ""]
+                  f"data: {data}.", ""]
     return "\n".join(parts)
 
 

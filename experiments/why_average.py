@@ -169,7 +169,8 @@ def figures(out, cfg):
     for v, marker in zip(VARIANTS, "os^", strict=True):
         sel = [r for r in out["rows"] if r["cost"] == v]
         y = [r["final_cost_median"] if np.isfinite(r["final_cost_median"]) else np.nan for r in sel]
-        axes[0].plot([r["batch_size"] for r in sel], y, marker=marker, ms=6, label=v)
+        axes[0].plot([r["batch_size"] for r in sel], y, marker=marker, ms=9 - 2 * "os^".index(marker),
+                     label=v + (" (lies on the mean)" if v == "sum, lr / B" else ""))
         for r, yy in zip(sel, y, strict=True):
             if not np.isfinite(yy):
                 axes[0].annotate("NaN", (r["batch_size"], 1.0), color="tab:orange", ha="center")
@@ -178,10 +179,12 @@ def figures(out, cfg):
     axes[0].set(xscale="log", yscale="log", xlabel="batch size B", ylabel="full-data cost after training (median)",
                 title=f"digits, fixed learning rate {cfg.learning_rate}, {cfg.num_iterations} steps")
     axes[0].legend()
-    for B in cfg.batch_sizes:
+    cmap = plt.get_cmap("viridis")
+    for i, B in enumerate(cfg.batch_sizes):
         for v, ls in (("mean", "-"), ("sum", "--")):
             c = np.asarray(out["training"][f"{v}|{B}"]["batch_costs"], np.float64)
-            axes[1].plot(np.nanmedian(c, axis=0), ls, label=f"{v}, B = {B}")
+            axes[1].plot(np.nanmedian(c, axis=0), ls, color=cmap(i / max(1, len(cfg.batch_sizes) - 1)),
+                         lw=1, label=f"{v}, B = {B}")
     axes[1].set(yscale="log", xlabel="iteration", ylabel="batch cost (median over seeds)",
                 title="solid = mean cost, dashed = sum cost (gaps = NaN)")
     axes[1].legend(fontsize=7, ncol=2)
