@@ -168,15 +168,20 @@ class PartCache:
     def __init__(self, out_dir, cfg):
         self.dir = Path(out_dir) / "parts"
         self.tag = hashlib.sha256(json.dumps(config_dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.seconds = 0.0  # compute time of every part used, stored or fresh: the cost of a run from scratch
 
     def get(self, name, compute):
         path = self.dir / f"{name}.json"
         if path.is_file():
             stored = json.loads(path.read_text())
             if stored.get("config_tag") == self.tag:
+                self.seconds += stored.get("seconds", 0.0)
                 return stored["value"]
+        start = time.perf_counter()
         value = to_jsonable(compute())
-        write_json(path, {"config_tag": self.tag, "value": value})
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        write_json(path, {"config_tag": self.tag, "seconds": seconds, "value": value})
         return value
 
 
@@ -192,7 +197,7 @@ def progress(iterable, desc, total=None):
     return tqdm(iterable, desc=desc, total=total, disable=None, leave=False)
 
 
-def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=()):
+def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=(), compute_seconds=None):
     """results.json (metadata + results), results.csv (rows) and the figures, each atomically."""
     out_dir = Path(out_dir)
     for fig_name, fig in figures:
@@ -200,6 +205,7 @@ def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=()):
     write_csv(out_dir / "results.csv", list(rows))
     with precision():  # every main computes inside precision(); the record states the values it set
         meta = metadata(cfg, name)
+    meta["compute_seconds"] = compute_seconds  # sum over the parts, whether computed now or reused
     write_json(out_dir / "results.json", {"metadata": meta, "results": results})
 
 

@@ -252,14 +252,16 @@ def figures(out, cfg):
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
     with _common.precision():
-        out = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        out = run(cfg, cache=cache)
     s = out["summary"]
     rows = [{"hidden": h, f"dW1 depth {s['depth']}": s[f"dW1_depth{s['depth']}|{h}|matching"],
              f"dW1 depth {s['depth']} ({COMMON})": s[f"dW1_depth{s['depth']}|{h}|common"],
              **{f"cost {n}": s[f"final_cost|{n}|{h}"] for n in cfg.datasets},
              **{f"ms {size}": 1e3 * s[f"time|{size}|{h}"] for size in s["timing_sizes"]}} for h in HIDDEN]
     _common.print_table(rows, list(rows[0]))
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg))
+    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg),
+                          compute_seconds=cache.seconds)
     return 0
 
 

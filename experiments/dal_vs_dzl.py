@@ -164,10 +164,12 @@ def figures(results, cfg):
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
     with _common.precision():
-        results = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        results = run(cfg, cache=cache)
     _common.print_table(results["rows"], ["dtype", "method", "finite_lo", "finite_hi", "accurate_lo", "accurate_hi",
                                           "rel_accurate_lo", "rel_accurate_hi"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=results["rows"], figures=figures(results, cfg))
+    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=results["rows"], figures=figures(results, cfg),
+                          compute_seconds=cache.seconds)
     return 0
 
 

@@ -173,14 +173,16 @@ def figures(out, cfg):
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
     with _common.precision():
-        out = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        out = run(cfg, cache=cache)
     rows = [{"dtype": d, **r} for d, layers in out["autodiff"].items() for r in layers]
     _common.print_table(rows, ["dtype", "layer", "deferred_vs_per_example", "absorbed_vs_dJdZ", "deferred_vs_dJdZ",
                                "ratio_deferred_over_absorbed"])
     _common.print_table([{"variant": v, "final cost": out["summary"][f"final_cost_mean|{v}"],
                           "accuracy": out["summary"][f"final_accuracy_mean|{v}"]} for v in VARIANTS],
                         ["variant", "final cost", "accuracy"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg))
+    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg),
+                          compute_seconds=cache.seconds)
     return 0
 
 

@@ -194,6 +194,8 @@ def summarize(rows, cfg):
             s[f"{dtype}_{p}_first_m_dZ_subnormal_over_1pct"] = first_m(lambda r: r["dZ_subnormal"] > 0.01, dtype, p)
             s[f"{dtype}_{p}_first_m_dZ_half_subnormal"] = first_m(lambda r: r["dZ_subnormal"] + r["dZ_lost"] > 0.5,
                                                                    dtype, p)
+            s[f"{dtype}_{p}_first_m_grad_lost"] = first_m(lambda r: r["err_dW_max"] >= 0.5 and r["dW_inf"] + r["dW_nan"] == 0,
+                                                          dtype, p)
             s[f"{dtype}_{p}_first_m_dZ_lost_over_1pct"] = first_m(lambda r: r["dZ_lost"] > 0.01, dtype, p)
             s[f"{dtype}_{p}_first_m_nonfinite"] = first_m(
                 lambda r: r["dW_inf"] + r["dW_nan"] + r["db_inf"] + r["db_nan"] > 0, dtype, p)
@@ -201,10 +203,13 @@ def summarize(rows, cfg):
             s[f"{dtype}_{p}_max_dZ_lost"] = max(r["dZ_lost"] for r in sel)
             s[f"{dtype}_{p}_max_err_dW_finite"] = max((r["err_dW_max"] for r in sel
                                                        if r["dW_inf"] + r["dW_nan"] == 0), default=None)
-        top = [r for r in rows if r["dtype"] == dtype and r["m"] == s["top_m"] and r["depth"] == s["depth"]
-               and r["placement"] == "deferred"]
+        finite = [r for r in rows if r["dtype"] == dtype and r["depth"] == s["depth"] and r["placement"] == "deferred"
+                  and r["dW_inf"] + r["dW_nan"] + r["db_inf"] + r["db_nan"] == 0]
+        top = [max(finite, key=lambda r: r["m"])] if finite else []  # the largest m where this dtype stays finite
+        s[f"{dtype}_order_m"] = top[0]["m"] if top else None
         for o in ORDERS:
             s[f"{dtype}_order_{o}_db_err_top_m"] = top[0][f"order_{o}_db"] if top else None
+            s[f"{dtype}_order_{o}_dW_err_top_m"] = top[0][f"order_{o}_dW"] if top else None
         s[f"{dtype}_placement_diff_dW_top_m"] = top[0]["placement_diff_dW"] if top else None
         s[f"{dtype}_placement_diff_dW_median"] = float(np.median([r["placement_diff_dW"] for r in rows
                                                                  if r["dtype"] == dtype]))
@@ -250,24 +255,30 @@ def figures(rows, cfg):
     for ax, dtype in zip(axes2[0], cfg.dtypes, strict=True):
         sel = [r for r in _series(rows, dtype, "deferred", depth) if r["m"] & (r["m"] - 1) == 0]
         ms = [r["m"] for r in sel]
-        for o, marker in zip(ORDERS, "os^", strict=True):
-            ax.plot(ms, [max(r[f"order_{o}_db"], 1e-17) for r in sel], marker=marker, ms=4, label=f"sum order: {o}")
+        for o, marker, color in zip(ORDERS, "os^", ("tab:blue", "tab:orange", "tab:green"), strict=True):
+            ax.plot(ms, [max(r[f"order_{o}_dW"], 1e-17) for r in sel], marker=marker, ms=5 + 2 * (o == "xla_sum"),
+                    color=color, label=f"dW[L], sum order: {o}")
+            ax.plot(ms, [max(r[f"order_{o}_db"], 1e-17) for r in sel], ":", marker=marker, ms=3, color=color, lw=0.8,
+                    alpha=0.6, label=f"db[L], {o}" if o == "pairwise" else None)
         ax.plot(ms, [max(r["placement_diff_dW"], 1e-17) for r in sel], "k--", lw=2, label="deferred vs absorbed (dW)")
         ax.set(xscale="log", yscale="log", xlabel="m (examples)", title=f"{dtype}, depth {depth}")
     axes2[0][0].set_ylabel("relative error (floor 1e-17 = exact)")
     axes2[0][0].legend(fontsize=8)
-    fig2.suptitle("error of db[L] = sum over m of dZ[L] (m = 2^k) by summation order, beside the placement difference")
+    fig2.suptitle("error of the sum over m in dW[L] (solid) and db[L] (dotted), m = 2^k, by summation order, against\n"
+                  "the exact sum of the same terms; dashed = deferred vs absorbed (xla_sum and matmul coincide)")
     return [("placement_numerics.png", fig), ("summation_order.png", fig2)]
 
 
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
     with _common.precision():
-        results = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        results = run(cfg, cache=cache)
     rows = results["rows"]
     _common.print_table([r for r in rows if r["depth"] == max(cfg.depths)],
                         ["dtype", "m", "placement", "err_dW_max", "dZ_subnormal", "dZ_lost", "dW_inf", "bit_identical"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=rows, figures=figures(rows, cfg))
+    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=rows, figures=figures(rows, cfg),
+                          compute_seconds=cache.seconds)
     return 0
 
 

@@ -104,8 +104,9 @@ def run(cfg, *, quick=False, cache=None):
         if not path.is_file():  # an experiment with its own file name (device_averaging writes NAME.json)
             path = folder / f"{name}.json" if (folder / f"{name}.json").is_file() else sorted(folder.glob("*.json"))[0]
         record = json.loads(path.read_text())
-        out[name] = {"results": record.get("results", record), "metadata": record.get("metadata", {}),
-                     "seconds": seconds, "figures": sorted(p.name for p in folder.glob("*.png")), "module": module}
+        meta = record.get("metadata", {})
+        seconds = meta.get("compute_seconds") or seconds  # from scratch, even when the parts were reused now
+        out[name] = {"results": record.get("results", record), "metadata": meta, "seconds": seconds, "figures": sorted(p.name for p in folder.glob("*.png")), "module": module}
     return {n: out[n] for n in QUESTIONS if n in out}  # sections in question order
 
 
@@ -119,7 +120,8 @@ def markdown(report, cfg, quick):
              f"({', '.join(meta.get('devices', [])[:2])}{', ...' if len(meta.get('devices', [])) > 2 else ''}), "
              f"JAX {meta.get('jax_version', '?')}, matmul precision {meta.get('matmul_precision', '?')}; "
              f"every number below is read from `<name>/results.json`. "
-             f"Wall time of this run: {total:.0f} s (experiments whose parts were already stored are reused, not rerun)."
+             f"Compute time of the whole suite: {total:.0f} s ({total / 60:.1f} min; stored parts are reused on a rerun, "
+             f"and counted here with the time they took when computed)."
              + (" **Quick mode: small sizes, few seeds; the numbers are indicative only.**" if quick else ""), ""]
     for name, r in report.items():
         parts += [f"## {QUESTIONS[name]}", ""]
@@ -128,7 +130,7 @@ def markdown(report, cfg, quick):
         parts.append(writer(r["results"]) if writer else report_text.generic(r["results"]))
         parts += [""] + [f"![{name} {f}]({name}/{f})" for f in r["figures"]]
         data = ", ".join(f"`{name}/{p.name}`" for p in sorted((Path(cfg.out_dir) / name).glob("*.[jc]s*")))
-        parts += ["", f"Run: `jaxbp experiment {name}{' --quick' if quick else ''}` ({r['seconds']:.0f} s here); "
+        parts += ["", f"Run: `jaxbp experiment {name}{' --quick' if quick else ''}` ({r['seconds']:.0f} s of compute); "
                   f"data: {data}.", ""]
     return "\n".join(parts)
 

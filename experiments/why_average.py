@@ -194,12 +194,14 @@ def figures(out, cfg):
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
     with _common.precision():
-        out = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        out = run(cfg, cache=cache)
     _common.print_table([{"dtype": d, **c} for d, c in out["check"].items()],
                         ["dtype", "mean_vs_batch", "sum_vs_sum_batch", "sum_vs_m_times_mean", "batch_vs_float64"])
     _common.print_table(out["rows"], ["batch_size", "cost", "final_cost_median", "final_accuracy_mean", "nan_seeds",
                                    "failed_seeds"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out, cfg))
+    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out, cfg),
+                          compute_seconds=cache.seconds)
     return 0
 
 

@@ -98,7 +98,7 @@ def test_placement_bit_identical_in_float32_for_powers_of_two(quick):
 def test_placement_float16_absorbed_underflows_and_bfloat16_is_indifferent(quick):
     s = results_of(quick, "placement")["results"]["summary"]
     assert s["float16_absorbed_max_dZ_subnormal"] > 0.3 > 100 * s["float16_deferred_max_dZ_subnormal"]  # 54%, 0.01%
-    assert s["float16_absorbed_first_m_dZ_half_subnormal"] == 2 ** 14
+    assert s["float16_absorbed_first_m_dZ_subnormal_over_1pct"] <= 2 ** 14  # quick: 1000
     for p in ("deferred", "absorbed"):
         assert s[f"bfloat16_{p}_max_dZ_subnormal"] == 0 and s[f"bfloat16_{p}_first_m_nonfinite"] is None
         assert s[f"float32_{p}_max_err_dW_finite"] < 1e-6
