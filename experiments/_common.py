@@ -63,8 +63,8 @@ def parse_config(config_cls, argv, name):
         for d in changes["dtypes"]:
             if d not in DTYPES:
                 raise SystemExit(f"--dtypes must be among {', '.join(DTYPES)}; got {d!r}")
-    if "out_dir" not in changes and cfg.out_dir == "":
-        changes["out_dir"] = str(Path("results") / name)
+    if "out_dir" not in changes and cfg.out_dir == "":  # quick results apart, so they never replace full ones
+        changes["out_dir"] = str(Path("results", "quick", name) if args.quick else Path("results", name))
     return dataclasses.replace(cfg, **changes)
 
 

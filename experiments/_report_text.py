@@ -52,7 +52,7 @@ def activations(r):
     hidden = ("sigmoid", "tanh", "relu", "leaky_relu")
     m = {h: s[f"dW1_depth{d}|{h}|matching"] for h in hidden}
     c = {h: s[f"dW1_depth{d}|{h}|common"] for h in hidden}
-    text = (f"**Vanishing gradients.** At initialisation, at depth {d}, the first layer's ‖dW[1]‖ is "
+    text = (f"**Vanishing gradients.** At initialisation (float32, width {s.get('width')}), at depth {d}, the first layer's ‖dW[1]‖ is "
             f"{g(m['sigmoid'])} with sigmoid, {g(m['tanh'])} with tanh, {g(m['relu'])} with relu and "
             f"{g(m['leaky_relu'])} with leaky relu (each with its matching init; with He init for all: "
             f"{g(c['sigmoid'])}, {g(c['tanh'])}, {g(c['relu'])}, {g(c['leaky_relu'])}). Sigmoid's is "
@@ -60,7 +60,9 @@ def activations(r):
             f"backward signal by g' <= 1/4. The ratio ‖dW[1]‖ / ‖dW[L]‖ (first over last layer) is "
             f"{g(s[f'dW1_over_dWL_depth{d}|sigmoid|matching'], 1)} for sigmoid, "
             f"{g(s[f'dW1_over_dWL_depth{d}|tanh|matching'], 1)} for tanh and "
-            f"{g(s[f'dW1_over_dWL_depth{d}|relu|matching'], 1)} for relu.\n\n")
+            f"{g(s[f'dW1_over_dWL_depth{d}|relu|matching'], 1)} for relu. At depth {s.get('max_depth')} the float32 "
+            f"gradient of {s.get('zero_layers_max_depth|sigmoid')} sigmoid layer(s) has underflowed to exactly 0 "
+            f"(relu: {s.get('zero_layers_max_depth|relu')}).\n\n")
     names = sorted({k.split("|")[1] for k in s if k.startswith("final_cost|")}, key=lambda n: n)
     text += "**Training** (final cost / training accuracy, mean over seeds; curves below):\n\n"
     text += table(["data set", *hidden], [(n, *(f"{g(s[f'final_cost|{n}|{h}'])} / {pct(s[f'final_acc|{n}|{h}'])}"
@@ -76,7 +78,13 @@ def activations(r):
     text += ("**Cost of the activation itself**: one jitted forward+backward step, ms (share of the step taken by "
              "the activation = (t - t_identity) / t; negative = within timing noise):\n\n")
     text += table(["width x m", "identity", *hidden], rows)
-    text += (f"\n\nWhere matmuls dominate (the first size) the activation is a small part of the step; relu's "
+    sizes = s["timing_sizes"]
+    fastest = {size: min(hidden, key=lambda h: s[f"time|{size}|{h}"]) for size in sizes}
+    text += (f"\n\nFastest hidden activation: " + ", ".join(f"{fastest[z]} at {z}" for z in sizes)
+             + f"; relu against sigmoid: " + ", ".join(f"{100 * (s[f'time|{z}|relu'] / s[f'time|{z}|sigmoid'] - 1):+.0f}% "
+                                                        f"at {z}" for z in sizes)
+             + " (least of the repeated timings, on a shared 2-core CPU: differences of a few % are noise). "
+             f"Where matmuls dominate (the first size) the activation is a small part of the step; relu's "
              f"advantage is the gradient, not the arithmetic. **Why sigmoid stays at the output:** it turns Z[L] into "
              f"a probability in (0, 1), and with cross-entropy its gradient is dZ[L] = AL - Y: for a confidently "
              f"wrong z = -10 (y = 1) |dL/dz| = {g(s['output_grad_at_z-10|bce'])}, where squared error on the same "
@@ -92,9 +100,18 @@ def placement(r):
             f"({'all' if s['float32_pow2_bit_identical'] else 'NOT all'} {s['float32_pow2_cells']} power-of-two cells): "
             f"dividing by 2^k is exact, so it commutes with every rounding. For m = "
             f"{', '.join(map(str, s['float32_other_m'])) or '(none)'} they are "
-            f"{'bit-identical' if s['float32_other_m_bit_identical'] else 'not bit-identical'}, yet both stay at "
-            f"float32 round-off (largest error against float64: deferred {g(s['float32_deferred_max_err_dW_finite'])}, "
-            f"absorbed {g(s['float32_absorbed_max_err_dW_finite'])}).\n\n")
+            f"{'bit-identical' if s['float32_other_m_bit_identical'] else 'not bit-identical'}, yet they differ by at "
+            f"most {g(s.get('float32_max_placement_diff_dW'))} (relative). Their common error against float64 grows "
+            f"with m, up to {g(s['float32_deferred_max_err_dW_finite'])} (deferred) and "
+            f"{g(s['float32_absorbed_max_err_dW_finite'])} (absorbed) at m = 2^20: that is the float32 "
+            f"accumulation over m, the same for both (see the summation order below). Bit-identical power-of-two cells in the other dtypes: "
+            + "; ".join(f"{d} {s[f'{d}_pow2_identical_cells'][0]} of {s[f'{d}_pow2_identical_cells'][1]}"
+                        + (" (not: " + ", ".join(f"m = {m} at depth {dd}" for m, dd in s[f"{d}_pow2_not_identical"][:4])
+                           + ")" if s[f"{d}_pow2_not_identical"] else "")
+                        for d in dtypes if d != "float32" and f"{d}_pow2_identical_cells" in s)
+            + ". In float16, subnormal dZ/m drop low bits, so the absorbed path rounds differently"
+            + ("; the bfloat16 differences at m = 2^k have no such cause (no subnormals) and are left unexplained "
+               "here (XLA's CPU bfloat16 kernels)" if s.get("bfloat16_pow2_not_identical") else "") + ".\n\n")
     rows = []
     for d in dtypes:
         for p in ("deferred", "absorbed"):
@@ -184,8 +201,9 @@ def dal_vs_dzl(r):
             f"and within 8 eps on {rng(f32['dZL rule']['accurate'])}, and autodiff of the loss written from the logits "
             f"is finite on {rng(f32['logits autodiff']['finite'])}. Per dtype:\n\n")
     text += table(["dtype", "method", "finite on", "abs. error <= 8 eps on", "rel. error <= 1% on"], rows)
-    text += ("\n\nThe dAL chain breaks at " + ", ".join(f"z = {g(per[d]['dAL chain']['finite'][1])} in {d}" for d in per)
-             + "; AL - Y never does, but its tiny gradients of confidently right predictions round to 0 "
+    text += ("\n\nThe dAL chain is finite only up to " + ", ".join(f"z = {g(per[d]['dAL chain']['finite'][1], 3)} in {d}"
+                                                               for d in per)
+             + " (the grid step is the last digit's size); AL - Y is finite everywhere, but its tiny gradients of confidently right predictions round to 0 "
              "(relative accuracy lost beyond " + ", ".join(f"{g(per[d]['dZL rule']['rel_accurate'][1])} in {d}"
                                                            for d in per)
              + "), which costs nothing in absolute terms. The course's cost from AL (J_prob) is Inf where the dAL "

@@ -192,6 +192,9 @@ def summarize(out, cfg):
             s[f"dW1_depth{d20}|{h}|{init}"] = out["vanishing"][f"{h}|{init}|{d20}"][0]
             s[f"dW1_over_dWL_depth{d20}|{h}|{init}"] = (out["vanishing"][f"{h}|{init}|{d20}"][0]
                                                         / out["vanishing"][f"{h}|{init}|{d20}"][-1])
+    s["max_depth"], s["width"] = max(cfg.depths), cfg.width
+    for h in HIDDEN:  # layers whose float32 gradient underflowed to exactly 0 at the largest depth
+        s[f"zero_layers_max_depth|{h}"] = int(sum(v == 0 for v in out["vanishing"][f"{h}|matching|{max(cfg.depths)}"]))
     for name in cfg.datasets:
         for h in HIDDEN:
             t = out["training"][f"{name}|{h}"]

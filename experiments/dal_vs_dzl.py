@@ -149,7 +149,7 @@ def figures(results, cfg):
                     label=label if (i == 0) else None)
         hi = results["per_dtype"][dtype][k]["finite"][1]
         if np.isfinite(hi):
-            ax.text(min(hi, cfg.z_max) + 1, y, f"NaN/Inf from z = {hi:g}", va="center", fontsize=7)
+            ax.text(min(hi, cfg.z_max) + 1, y, f"finite up to z = {hi:g}, then NaN/Inf", va="center", fontsize=7)
         ticks.append(y)
         names.append(f"{dtype}: {labels[k]}")
     ax.set_yticks(ticks, names, fontsize=8)

@@ -188,6 +188,11 @@ def summarize(rows, cfg):
          "float32_other_m_bit_identical": sorted({r["m"] for r in f32 if not pow2(r["m"]) and r["bit_identical"]}),
          "float32_other_m": sorted({r["m"] for r in f32 if not pow2(r["m"])}),
          "top_m": max(r["m"] for r in rows), "depth": max(cfg.depths)}
+    s["float32_max_placement_diff_dW"] = max((r["placement_diff_dW"] for r in f32), default=None)
+    for dtype in cfg.dtypes:
+        cells = [r for r in rows if r["dtype"] == dtype and r["placement"] == "deferred" and pow2(r["m"])]
+        s[f"{dtype}_pow2_identical_cells"] = [sum(r["bit_identical"] for r in cells), len(cells)]
+        s[f"{dtype}_pow2_not_identical"] = sorted({(r["m"], r["depth"]) for r in cells if not r["bit_identical"]})
     for dtype in cfg.dtypes:
         for p in PLACEMENTS:
             sel = [r for r in rows if r["dtype"] == dtype and r["placement"] == p]

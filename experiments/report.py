@@ -137,9 +137,9 @@ def markdown(report, cfg, quick):
 
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, "report")
-    if cfg.out_dir == str(Path("results") / "report"):
-        cfg = dataclasses.replace(cfg, out_dir="results")
     quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    if cfg.out_dir in (str(Path("results", "report")), str(Path("results", "quick", "report"))):
+        cfg = dataclasses.replace(cfg, out_dir=str(Path("results", "quick") if quick else Path("results")))
     report = run(cfg, quick=quick)
     text = markdown(report, cfg, quick)
     _common.atomic_write(Path(cfg.out_dir) / "report.md", text)

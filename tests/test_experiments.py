@@ -146,7 +146,8 @@ def test_rerun_reuses_finished_parts(tmp_path, monkeypatch):
 def test_parse_config_flags_and_quick():
     cfg = _common.parse_config(why_average.Config, ["--quick", "--seeds", "4", "--batch-sizes", "8", "32"], "x")
     assert cfg.seeds == 4 and cfg.batch_sizes == (8, 32) and cfg.num_iterations == why_average.Config.quick().num_iterations
-    assert cfg.out_dir == "results/x"
+    assert cfg.out_dir == "results/quick/x"
+    assert _common.parse_config(why_average.Config, [], "x").out_dir == "results/x"
     with pytest.raises(SystemExit):
         _common.parse_config(placement.Config, ["--dtypes", "float8"], "placement")
 
