@@ -103,7 +103,7 @@ def placement(r):
             f"{'bit-identical' if s['float32_other_m_bit_identical'] else 'not bit-identical'}, yet they differ by at "
             f"most {g(s.get('float32_max_placement_diff_dW'))} (relative). Their common error against float64 grows "
             f"with m, up to {g(s['float32_deferred_max_err_dW_finite'])} (deferred) and "
-            f"{g(s['float32_absorbed_max_err_dW_finite'])} (absorbed) at m = 2^20: that is the float32 "
+            f"{g(s['float32_absorbed_max_err_dW_finite'])} (absorbed): that is the float32 "
             f"accumulation over m, the same for both (see the summation order below). Bit-identical power-of-two cells in the other dtypes: "
             + "; ".join(f"{d} {s[f'{d}_pow2_identical_cells'][0]} of {s[f'{d}_pow2_identical_cells'][1]}"
                         + (" (not: " + ", ".join(f"m = {m} at depth {dd}" for m, dd in s[f"{d}_pow2_not_identical"][:4])
