@@ -1,0 +1,219 @@
+"""train and its fast row layout against independent references (float64 unless said).
+
+References: the core's hand-written backward and jax.grad in Ng's layout; a Python loop of
+optimizer steps written out from Ng's update equations; single-device runs for the mesh.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxbp import backprop, datasets, fast, model
+from jaxbp.train import _run_jit, choose_layout, train
+from jaxbp.model import Layer
+
+F64_TOL = 1e-12  # ‖a−b‖/(‖a‖+‖b‖) per layer (house threshold); measured ≤ 9.2e-16 for the grads below
+TRAIN_TOL = 1e-12  # params after 30-200 float64 steps; measured ≤ 8.2e-16 (train vs loop, mesh vs one device)
+
+
+def rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    denom = np.linalg.norm(a) + np.linalg.norm(b)
+    return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
+
+
+def assert_layers_close(got, want, tol):
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for l, (g, w) in enumerate(zip(got, want, strict=True), start=1):
+        assert rel(g.W, w.W) <= tol, (l, rel(g.W, w.W))
+        assert rel(g.b, w.b) <= tol, (l, rel(g.b, w.b))
+
+
+def problem(key, dims, m, *, output="sigmoid", dtype=jnp.float64):
+    k_p, k_x, k_y = jax.random.split(key, 3)
+    params = model.init_params(k_p, dims, method="xavier", dtype=dtype)
+    X = jax.random.normal(k_x, (dims[0], m), dtype)
+    X = X.at[:, 0].set(0.0)  # a column of zeros: Z[1] = b = 0 exactly, relu's kink
+    if output == "softmax":
+        Y = jax.nn.one_hot(jax.random.randint(k_y, (m,), 0, dims[-1]), dims[-1], dtype=dtype).T
+    elif output == "sigmoid":
+        Y = jax.random.bernoulli(k_y, 0.5, (dims[-1], m)).astype(dtype)
+    else:
+        Y = jax.random.normal(k_y, (dims[-1], m), dtype)
+    return params, X, Y
+
+
+@pytest.mark.parametrize("placement", ["deferred", "absorbed", "sum"])
+@pytest.mark.parametrize("start", ["dZL", "dAL"])
+@pytest.mark.parametrize(("hidden", "output", "dims"), [
+    ("relu", "sigmoid", (5, 4, 3, 1)), ("tanh", "softmax", (5, 4, 3)), ("leaky_relu", "identity", (3, 6, 2)),
+])
+def test_cost_and_grads_rows_equal_plain_backprop_and_jax_grad(key, placement, start, hidden, output, dims):
+    params, X, Y = problem(key, dims, 37, output=output)
+    reduction = backprop.reduction_for(placement)
+    AL, caches = model.forward(params, X, hidden=hidden, output=output)
+    want = backprop.backward(params, caches, AL, Y, hidden=hidden, output=output, placement=placement, start=start)
+    oracle = model.autodiff_grads(params, X, Y, hidden=hidden, output=output, reduction=reduction)
+    assert_layers_close(want, oracle, F64_TOL)
+    for grads_from in ("backprop", "autodiff"):
+        J, grads = fast.cost_and_grads(params, X.T, Y.T, layout="rows", hidden=hidden, output=output,
+                                       grads_from=grads_from, placement=placement, start=start)
+        assert_layers_close(grads, oracle, F64_TOL)
+        np.testing.assert_allclose(J, model.cost(params, X, Y, hidden=hidden, output=output, reduction=reduction),
+                                   rtol=1e-14)
+
+
+def test_cost_and_grads_rows_with_mask_equal_unpadded(key):
+    params, X, Y = problem(key, (4, 3, 1), 10)
+    Xp, Yp = jnp.pad(X, ((0, 0), (0, 3))), jnp.pad(Y, ((0, 0), (0, 3)))
+    mask = (jnp.arange(13) < 10).astype(X.dtype)[:, None]  # (m, 1) in rows
+    oracle = model.autodiff_grads(params, X, Y)
+    for placement in ("deferred", "absorbed"):
+        _, grads = fast.cost_and_grads(params, Xp.T, Yp.T, layout="rows", hidden="relu", output="sigmoid",
+                                       grads_from="backprop", placement=placement, start="dZL", m=10, mask=mask)
+        assert_layers_close(grads, oracle, F64_TOL)
+
+
+def reference_run(params, X, Y, *, optimizer, learning_rate, num_iterations, batches=None, hidden="relu",
+                  output="sigmoid", beta=0.9, b1=0.9, b2=0.999, eps=1e-8):
+    """A Python loop of Ng's update equations on the core's jax.grad; returns (params, costs)."""
+    v = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
+    s = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
+    costs = []
+    cost_and_grads = jax.jit(lambda params, Xb, Yb: (model.cost(params, Xb, Yb, hidden=hidden, output=output),
+                                                     model.autodiff_grads(params, Xb, Yb, hidden=hidden, output=output)))
+    for t in range(1, num_iterations + 1):
+        cols = slice(None) if batches is None else batches[t - 1]
+        Xb, Yb = X[:, cols], Y[:, cols]
+        cost, grads = cost_and_grads(params, Xb, Yb)
+        costs.append(cost)
+        new = []
+        for l, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if optimizer == "sgd":
+                new.append(Layer(p.W - learning_rate * g.W, p.b - learning_rate * g.b))
+            elif optimizer == "momentum":  # v = beta v + (1 - beta) dW;  W = W - lr v
+                v[l] = Layer(beta * v[l].W + (1 - beta) * g.W, beta * v[l].b + (1 - beta) * g.b)
+                new.append(Layer(p.W - learning_rate * v[l].W, p.b - learning_rate * v[l].b))
+            else:  # Adam with bias correction, eps outside the square root
+                v[l] = Layer(b1 * v[l].W + (1 - b1) * g.W, b1 * v[l].b + (1 - b1) * g.b)
+                s[l] = Layer(b2 * s[l].W + (1 - b2) * g.W**2, b2 * s[l].b + (1 - b2) * g.b**2)
+                step = [learning_rate * (vv / (1 - b1**t)) / (jnp.sqrt(ss / (1 - b2**t)) + eps)
+                        for vv, ss in zip(v[l], s[l], strict=True)]
+                new.append(Layer(p.W - step[0], p.b - step[1]))
+        params = tuple(new)
+    return params, jnp.stack(costs)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_train_equals_python_loop_of_ng_updates(key, optimizer):
+    params, X, Y = problem(key, (3, 5, 1), 40)
+    want, want_costs = reference_run(params, X, Y, optimizer=optimizer, learning_rate=0.05, num_iterations=30)
+    for grads_from in ("backprop", "autodiff"):
+        got, costs = train(params, X, Y, optimizer=optimizer, learning_rate=0.05, num_iterations=30,
+                                 grads_from=grads_from)
+        assert_layers_close(got, want, TRAIN_TOL)
+        np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
+
+
+def test_train_minibatches_are_reshuffled_each_epoch_and_ragged_batch_is_exact(key):
+    m, batch_size, n_iter = 23, 8, 7  # 3 batches per epoch: 8, 8 and the 7 left over
+    params, X, Y = problem(key, (3, 4, 1), m)
+    k_shuffle = jax.random.key(7)
+    batches = []
+    for epoch in range(3):
+        perm = np.asarray(jax.random.permutation(jax.random.fold_in(k_shuffle, epoch), m))
+        assert sorted(perm) == list(range(m))
+        batches += [perm[i:i + batch_size] for i in range(0, m, batch_size)]
+    want, want_costs = reference_run(params, X, Y, optimizer="sgd", learning_rate=0.1, num_iterations=n_iter,
+                                     batches=batches)
+    got, costs = train(params, X, Y, learning_rate=0.1, num_iterations=n_iter, batch_size=batch_size,
+                             key=k_shuffle)
+    assert_layers_close(got, want, TRAIN_TOL)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
+    assert not np.array_equal(batches[0], batches[3])  # epoch 2 is a new order
+
+
+def test_train_layouts_and_record_every_agree(key):
+    params, X, Y = problem(key, (4, 6, 3), 50, output="softmax")
+    kw = dict(hidden="tanh", output="softmax", optimizer="adam", learning_rate=0.01, num_iterations=25,
+              placement="absorbed")
+    rows, costs = train(params, X, Y, layout="rows", **kw)
+    cols, costs_cols = train(params, X, Y, layout="columns", grads_from="autodiff", **kw)
+    assert_layers_close(rows, cols, TRAIN_TOL)
+    _, every_7th = train(params, X, Y, layout="rows", record_every=7, **kw)
+    assert every_7th.shape == (4,)  # iterations 0, 7, 14, 21 of 25
+    np.testing.assert_allclose(every_7th, costs[::7], rtol=1e-13)
+    np.testing.assert_allclose(costs, costs_cols, rtol=1e-12)
+
+
+def test_choose_layout_rows_only_when_inputs_outnumber_examples():
+    assert choose_layout((12288, 20, 7, 5, 1), 209) == "rows"
+    assert choose_layout((2, 4, 1), 400) == "columns"
+    assert choose_layout((784, 1024, 1024, 1), 1024) == "columns"
+
+
+def test_train_new_hyperparameters_do_not_recompile(key):
+    params, X, Y = problem(key, (3, 4, 1), 30)
+    kw = dict(optimizer="momentum", num_iterations=5, batch_size=10)
+    def n_compiled():
+        return _run_jit._cache_size()
+
+    train(params, X, Y, learning_rate=0.1, key=key, **kw)
+    before = n_compiled()
+    other_params, other_X, _ = problem(jax.random.key(1), (3, 4, 1), 30)
+    train(other_params, other_X, Y, learning_rate=0.3, beta=0.5, key=jax.random.key(2), **kw)
+    assert n_compiled() == before
+    train(params, X, Y, learning_rate=0.1, key=key, **{**kw, "num_iterations": 6})  # a new scan length
+    assert n_compiled() == before + 1
+
+
+def test_train_under_vmap_equals_each_seed_alone(key):
+    X, Y = datasets.flower(key, 40, dtype=jnp.float64)
+
+    def one_seed(k, learning_rate):
+        params = model.init_params(k, (2, 4, 1), dtype=jnp.float64)
+        return train(params, X, Y, learning_rate=learning_rate, num_iterations=20, batch_size=16, key=k,
+                           record_every=5)
+
+    keys, rates = jax.random.split(key, 3), jnp.array([0.1, 0.2, 0.4])
+    swept, costs = jax.vmap(one_seed)(keys, rates)
+    for s in range(3):
+        alone, alone_costs = one_seed(keys[s], rates[s])
+        assert_layers_close(jax.tree.map(lambda a, s=s: a[s], swept), alone, TRAIN_TOL)
+        np.testing.assert_allclose(costs[s], alone_costs, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("m", "batch_size"), [(1000, None), (1003, None), (203, 50)])
+def test_train_on_mesh_equals_one_device(key, m, batch_size):
+    devices = jax.devices("cpu")
+    if len(devices) < 2:
+        pytest.skip("needs several CPU devices (conftest sets 4)")
+    mesh = jax.sharding.Mesh(np.array(devices[:4]), ("batch",))
+    params, X, Y = problem(key, (5, 8, 1), m)
+    kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=200, record_every=10, batch_size=batch_size,
+              key=key)
+    alone, costs = train(params, X, Y, **kw)
+    sharded, sharded_costs = train(params, X, Y, mesh=mesh, **kw)
+    assert_layers_close(sharded, alone, TRAIN_TOL)
+    np.testing.assert_allclose(sharded_costs, costs, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(optimizer="rmsprop"), "optimizer"), (dict(grads_from="numeric"), "grads_from"),
+    (dict(batch_size=8), "key"), (dict(batch_size=99, key=jax.random.key(0)), "batch_size"),
+    (dict(num_iterations=0), "num_iterations"), (dict(learning_rate=jnp.ones(2)), "learning_rate"),
+    (dict(layout="diagonal"), "layout"), (dict(output="tanh"), "start"),
+])
+def test_train_rejects_bad_arguments_by_name(key, kwargs, match):
+    params, X, Y = problem(key, (3, 2, 1), 20)
+    with pytest.raises(ValueError, match=match):
+        train(params, X, Y, **kwargs)
+
+
+def test_train_rejects_mismatched_data(key):
+    params, X, Y = problem(key, (3, 2, 1), 20)
+    with pytest.raises(ValueError, match="X must be"):
+        train(params, X[:2], Y)
+    with pytest.raises(TypeError, match="mesh"):
+        train(params, X, Y, mesh="cpu")
