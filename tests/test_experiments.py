@@ -5,6 +5,7 @@ test then checks one qualitative claim against the numbers, so the report cannot
 Thresholds are stated per claim with the measured quick-mode value in a comment.
 """
 
+import functools
 import json
 import re
 
@@ -176,3 +177,25 @@ def test_gd_is_a_scan_that_matches_a_python_loop(key):
         p = jax.tree.map(lambda a, d: a - 0.5 * d, p, grads)
     for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(p), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_gd_matches_jaxbp_train_full_batch_sgd(key):
+    """The experiments' loop and the library's jaxbp.train are two implementations of the same descent."""
+    from jaxbp import datasets, train
+
+    X, Y = datasets.moons(key, 200, dtype=jnp.float64)
+    params = activations.model.init_params(key, (2, 8, 8, 1), method="he", dtype=jnp.float64)
+    _, expected = train.train(params, X, Y, hidden="relu", output="sigmoid", learning_rate=0.1, num_iterations=30)
+    grad_fn = functools.partial(activations.grads_of, hidden="relu", output="sigmoid")
+    # X, Y go in as arguments: closed over, jaxbp.backward's value checks would run on them inside the trace
+    _, costs, _ = jax.jit(lambda p, X, Y: _common.gd(p, X, Y, grad_fn, learning_rate=0.1, num_iterations=30))(
+        params, X, Y)
+    np.testing.assert_allclose(costs, expected, rtol=1e-13)  # measured 2.7e-16
+
+
+def test_cli_runs_an_experiment_by_name(tmp_path):
+    from jaxbp import cli
+
+    assert cli.main(["experiment", "dal_vs_dzl", "--quick", "--out", str(tmp_path), "--dtypes", "float32"]) == 0
+    per = json.loads((tmp_path / "results.json").read_text())["results"]["per_dtype"]
+    assert list(per) == ["float32"]
