@@ -240,6 +240,9 @@ def gd(params, X, Y, grad_fn, *, learning_rate, num_iterations, batch_size=None,
     jit it with grad_fn, num_iterations and batch_size static; vmap it over seeds.
     """
 
+    if batch_size is not None and key is None:
+        raise ValueError("gd: key is required with batch_size (it draws the mini-batches)")
+
     def step(params, key_t):
         Xb, Yb = X, Y
         if batch_size is not None:
@@ -249,8 +252,8 @@ def gd(params, X, Y, grad_fn, *, learning_rate, num_iterations, batch_size=None,
         params = jax.tree.map(lambda p, d: p - jnp.asarray(learning_rate, p.dtype) * d, params, grads)
         return params, (cost, accuracy(AL, Yb))
 
-    keys = jax.random.split(key if key is not None else jax.random.key(0), num_iterations)
-    params, (costs, accuracies) = jax.lax.scan(step, params, keys)
+    xs = jax.random.split(key, num_iterations) if batch_size is not None else jnp.arange(num_iterations)
+    params, (costs, accuracies) = jax.lax.scan(step, params, xs)
     return params, costs, accuracies
 
 

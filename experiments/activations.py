@@ -110,7 +110,7 @@ def step_grads(params, X, Y, *, hidden):
     return grads_of(params, X, Y, hidden=hidden, output="sigmoid")[2]
 
 
-def load(name, key):
+def load(key, name):
     """(X, Y, output) of a data set, float32."""
     if name == "digits":
         return (*datasets.digits(dtype=jnp.float32), "softmax")
@@ -140,7 +140,7 @@ def training(cfg, cache):
     out = {}
     for name, hidden in _common.progress([(n, h) for n in cfg.datasets for h in HIDDEN], NAME + " (b)"):
         def compute(name=name, hidden=hidden):
-            X, Y, output = load(name, jax.random.key(3))
+            X, Y, output = load(jax.random.key(3), name)
             c, a = train_seeds(keys, X, Y, jnp.float32(cfg.learning_rate), layer_dims=(X.shape[0], *cfg.hidden_dims,
                                Y.shape[0]), hidden=hidden, output=output, num_iterations=cfg.num_iterations)
             c, a = np.asarray(c, np.float64), np.asarray(a, np.float64)
