@@ -136,7 +136,10 @@ def placement(r):
              f"flushed to 0 from m = {g(f16a)}, and a layer's whole gradient is lost (relative error >= 0.5) from "
              f"m = {g(s.get('float16_absorbed_first_m_grad_lost'))} (deferred: "
              f"{g(s.get('float16_deferred_first_m_grad_lost'))}). "
-             f"{'Confirmed: the takeover happens between 1e3 and 1e5, and it starts much earlier than 1e4.' if claim1 else 'Not as the pilot said.'}\n"
+             + ("Confirmed: most of dZ is gone between m = 2^12 and 2^17"
+                + (", and the underflow starts well before 1e4." if (s.get("float16_absorbed_first_m_dZ_subnormal_over_1pct")
+                                                                     or 1e9) < 2 ** 12 else ".")
+                if claim1 else "Not as the pilot said.") + "\n"
              f"- float16, deferred overflows the sum over m: first Inf/NaN in dW, db at m = {g(f16d)} (pilot: near "
              f"1e6); absorbed never overflows (first Inf/NaN: {g(s.get('float16_absorbed_first_m_nonfinite'))}). "
              f"{'Confirmed in kind' + (', at a smaller m than the pilot said' if f16d < 5e5 else '') + '.' if claim2 else 'Not confirmed in this run.'}\n"
