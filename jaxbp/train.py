@@ -3,7 +3,8 @@
     train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer="sgd",
           learning_rate=0.0075, num_iterations=2500, batch_size=None, key=None,
           grads_from="backprop", placement="deferred", start="dZL", record_every=1,
-          mesh=None, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8) -> (params, costs)
+          mesh=None, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
+          layout="auto") -> (params, costs)
 
 Contract
     X (n_x, m), Y (n_y, m), params a tuple of Layer(W, b) in Ng's layout, in and out.
@@ -18,8 +19,9 @@ Contract
 
 Optimizers (optax; the update is the course's):
     sgd        W = W - learning_rate dW
-    momentum   v = momentum v + (1 - momentum) dW;  W = W - learning_rate v     (Ng's form)
-    adam       optax.adam(learning_rate, b1, b2, eps) (bias-corrected, as the course)
+    momentum   v = beta v + (1 - beta) dW;  W = W - learning_rate v     (Ng's form, not optax's)
+    adam       v = beta1 v + (1 - beta1) dW,  s = beta2 s + (1 - beta2) dW^2,
+               W = W - learning_rate v_corrected / (sqrt(s_corrected) + epsilon)   (optax.adam)
 The hyperparameters enter the compiled program as arrays, not constants: calling train
 again with new values but the same shapes and choices reuses the compiled run (the cache
 is keyed by shapes, dtypes and the keyword choices only), and they may be vmapped.
@@ -27,7 +29,7 @@ is keyed by shapes, dtypes and the keyword choices only), and they may be vmappe
 Inside (layout="auto"), the run keeps Ng's layout unless the inputs outnumber the
 examples of a batch (n_x > m, as the cat net's 12288 pixels for 209 images); then it
 transposes X once, up front, and runs in the row layout of fast.py (params stay as they
-are). Steps under ONE_THREAD_BELOW_FLOPS compile for one CPU thread.
+are).
 
 vmap: train works under jax.vmap over params, X, Y, key and the hyperparameters (e.g.
 jax.vmap(lambda k: train(init_params(k, dims), X, Y, ...))(keys)). Value checks (NaN,
@@ -58,8 +60,8 @@ def make_optimizer(optimizer, hyper):
     if optimizer == "sgd":
         return optax.sgd(hyper["learning_rate"])
     if optimizer == "momentum":  # Ng's v = beta v + (1 - beta) dW, not optax's v = beta v + dW
-        return optax.chain(optax.ema(hyper["momentum"], debias=False), optax.scale(-hyper["learning_rate"]))
-    return optax.adam(hyper["learning_rate"], b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"])
+        return optax.chain(optax.ema(hyper["beta"], debias=False), optax.scale(-hyper["learning_rate"]))
+    return optax.adam(hyper["learning_rate"], b1=hyper["beta1"], b2=hyper["beta2"], eps=hyper["epsilon"])
 
 
 def _batch_plan(m, batch_size, n_devices):
@@ -152,9 +154,6 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
 _STATIC = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
            "record_every", "mesh", "layout")
 _run_jit = jax.jit(_run, static_argnames=_STATIC)
-# For tiny steps, handing each small kernel to XLA's thread pool costs more than it saves.
-_run_jit_one_thread = jax.jit(_run, static_argnames=_STATIC, compiler_options={"xla_cpu_multi_thread_eigen": False})
-ONE_THREAD_BELOW_FLOPS = 2**22  # matmul FLOPs per step (about 50 us on one core)
 
 
 def flops_per_step(layer_dims, m):
@@ -182,7 +181,7 @@ def _positive_int(name, value):
 
 def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer = "sgd", learning_rate=0.0075,
           num_iterations=2500, batch_size=None, key=None, grads_from: GradsFrom = "backprop", placement="deferred",
-          start="dZL", record_every=1, mesh=None, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8,
+          start="dZL", record_every=1, mesh=None, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
           layout: Literal["auto", "rows", "columns"] = "auto"):
     """Train params on (X, Y) for num_iterations optimizer steps; returns (params, costs).
 
@@ -215,9 +214,9 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
         raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
     hyper = {"learning_rate": learning_rate}
     if optimizer == "momentum":
-        hyper["momentum"] = momentum
+        hyper["beta"] = beta
     if optimizer == "adam":
-        hyper.update(b1=b1, b2=b2, eps=eps)
+        hyper.update(beta1=beta1, beta2=beta2, epsilon=epsilon)
     for name, value in hyper.items():
         if jnp.ndim(value) != 0:
             raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
@@ -231,12 +230,4 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
     static = dict(hidden=hidden, output=output, optimizer=optimizer, grads_from=grads_from, placement=placement,
                   start=start, num_iterations=num_iterations, batch_size=batch_size, record_every=record_every,
                   mesh=mesh, layout=layout)
-    traced = any(not shapes.is_concrete(leaf) for leaf in jax.tree.leaves(args))
-    if (mesh is None and not traced and jax.default_backend() == "cpu"
-            and flops_per_step(layer_dims, m_batch) < ONE_THREAD_BELOW_FLOPS):
-        try:
-            return _run_jit_one_thread(*args, **static)
-        except ValueError as error:  # inside a caller's jit: compiler options belong to the outermost jit
-            if "compiler_options" not in str(error):
-                raise
     return _run_jit(*args, **static)

@@ -1,0 +1,1 @@
+"""Experiments: one question about gradients per module (see each docstring); `jaxbp experiment NAME` runs one."""
