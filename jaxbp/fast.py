@@ -8,7 +8,10 @@ Contract
         ZT[l] = AT[l-1] @ W[l].T + b[l].T                 (m, n_l)          = Z[l].T
         dW[l] = s dZT[l].T @ AT[l-1];  db[l] = s sum_rows dZT[l]  (n_l, n_{l-1}), (n_l, 1)
         dAT[l-1] = dZT[l] @ W[l];  dZT[l-1] = dAT[l-1] * g'(ZT[l-1])  (m, n_{l-1}) = dA[l-1].T
-    with s = 1/m for placement="deferred", else 1, and dA[0] never formed. dZ[L] itself comes
+    with s = 1/m for placement="deferred", else 1, and dA[0] never formed. s multiplies the
+    (m, n_l) factor dZT before the product (same value up to rounding), not the (n_l, n_{l-1})
+    product after it: for the cat net that pass over dW[1] (245,760 numbers) had made the
+    hand-written step 10% slower than jax.grad's (3.14 vs 2.86 ms, one core); now 3.10 vs 3.13. dZ[L] itself comes
     from backprop.output_dZL (on the small (n_y, m) transposes), so start, placement, m and
     mask mean what they mean there; grads are Layer(dW, db) in Ng's shapes in both layouts.
     Why: on XLA's CPU backend the products of the row layout (a long m-by-n_{l-1} operand on
@@ -58,8 +61,9 @@ def backward_rows(params, cachesT, ALT, YT, *, hidden, output, placement, start,
     grads = [None] * len(params)
     for l in range(len(params), 0, -1):
         layer, cache = params[l - 1], cachesT[l - 1]
-        dW = s * (dZT.T @ cache.A_prev)  # (n_l, n_{l-1})
-        db = s * jnp.sum(dZT, axis=0, keepdims=True).T  # (n_l, 1)
+        s_dZT = dZT if placement != "deferred" else s * dZT  # 1/m on the (m, n_l) factor, not the product
+        dW = s_dZT.T @ cache.A_prev  # (n_l, n_{l-1})
+        db = jnp.sum(s_dZT, axis=0, keepdims=True).T  # (n_l, 1)
         grads[l - 1] = Layer(W=dW, b=db)
         if l > 1:  # dA[0] is not needed
             dAT_prev = dZT @ layer.W  # (m, n_{l-1})
