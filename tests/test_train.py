@@ -185,6 +185,15 @@ def test_train_under_vmap_equals_each_seed_alone(key):
         np.testing.assert_allclose(costs[s], alone_costs, rtol=1e-12)
 
 
+def test_train_inside_a_callers_jit_with_closed_over_data(key):
+    params, X, Y = problem(key, (3, 4, 1), 30)  # concrete arrays closed over by the jitted function
+    inside = jax.jit(lambda learning_rate: train(params, X, Y, learning_rate=learning_rate, num_iterations=10))
+    got, costs = inside(0.1)
+    want, want_costs = train(params, X, Y, learning_rate=0.1, num_iterations=10)
+    assert_layers_close(got, want, TRAIN_TOL)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
+
+
 @pytest.mark.parametrize(("dims", "m", "batch_size"), [
     ((5, 8, 1), 1000, None), ((5, 8, 1), 1003, None), ((60, 8, 1), 203, 50),  # the last runs in rows (60 > 50)
 ])
