@@ -8,15 +8,17 @@ Contract
         ZT[l] = AT[l-1] @ W[l].T + b[l].T                 (m, n_l)          = Z[l].T
         dW[l] = s dZT[l].T @ AT[l-1];  db[l] = s sum_rows dZT[l]  (n_l, n_{l-1}), (n_l, 1)
         dAT[l-1] = dZT[l] @ W[l];  dZT[l-1] = dAT[l-1] * g'(ZT[l-1])  (m, n_{l-1}) = dA[l-1].T
-    with s = 1/m for placement="deferred", else 1, and dA[0] never formed. s multiplies the
-    (m, n_l) factor dZT before the product (same value up to rounding), not the (n_l, n_{l-1})
-    product after it: for the cat net that pass over dW[1] (245,760 numbers) had made the
-    hand-written step 10% slower than jax.grad's (3.14 vs 2.86 ms, one core); now 3.10 vs 3.13. dZ[L] itself comes
+    with s = 1/m for placement="deferred", else 1, and dA[0] never formed. dZ[L] itself comes
     from backprop.output_dZL (on the small (n_y, m) transposes), so start, placement, m and
     mask mean what they mean there; grads are Layer(dW, db) in Ng's shapes in both layouts.
-    Why: on XLA's CPU backend the products of the row layout (a long m-by-n_{l-1} operand on
-    the left) ran 1.3-1.4x faster than Ng's W @ A_prev and dZ @ A_prev.T for the cat net
-    (12288 inputs, m = 209), and no slower elsewhere; measured by experiments/bench.py.
+    s multiplies the (m, n_l) factor dZT before the product (the same value up to rounding),
+    not the (n_l, n_{l-1}) product after it: for the cat net that pass over dW[1] (245,760
+    numbers) had made the hand-written step 10% slower than jax.grad's (3.14 vs 2.86 ms on one
+    core); now they are level (3.10 vs 3.13 ms).
+    Why rows: XLA's CPU dot runs the cat net's first-layer products (12288 inputs, m = 209)
+    faster with X stored example-major: X.T @ W.T 1.14 ms vs W @ X 1.44 ms, dZ @ X.T 1.73 ms vs
+    2.59 ms (one core); the whole step 3.0 vs 4.7 ms. For narrow layers Ng's layout is faster
+    (planar: 3.0 vs 6.8 us), since elementwise work vectorises along the minor axis.
 """
 
 from typing import Literal
