@@ -26,8 +26,6 @@ import csv
 import dataclasses
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments._bench_parts import (
+    LEARNING_RATE,
+    environment,
+    numpy_runner,
+    peak_memory,
+    torch_runner,
+)
 from jaxbp import model
 from jaxbp.train import _run_jit, flops_per_step, train
 
@@ -48,7 +53,6 @@ SIZES = {  # name: (layer_dims, m)
 }
 QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128),
                "deep": ((16,) + (16,) * 6 + (1,), 64)}
-LEARNING_RATE = 0.0075
 NOISE = 0.97  # ratios within 3% of 1 count as equal: repeat-to-repeat spread of the medians here
 
 
@@ -70,84 +74,6 @@ def problem(dims, m, dtype=np.float32):
     Y = (rng.random((1, m)) > 0.5).astype(dtype)
     params = model.init_params(jax.random.key(0), dims, dtype=jnp.float32)
     return [(np.asarray(p.W, dtype), np.asarray(p.b, dtype)) for p in params], X, Y
-
-
-# ---- the peers, written as the course writes them (dicts of W1, b1, ...; a Python loop) ----
-
-def numpy_step(parameters, X, Y, learning_rate):
-    """One course-style step: L_model_forward, compute_cost, L_model_backward (no dA0), update."""
-    L = len(parameters) // 2
-    caches, A = [], X
-    for l in range(1, L + 1):
-        A_prev, W, b = A, parameters[f"W{l}"], parameters[f"b{l}"]
-        Z = W @ A_prev + b
-        A = np.maximum(Z, 0) if l < L else 1 / (1 + np.exp(-Z))
-        caches.append((A_prev, W, Z))
-    m = X.shape[1]
-    cost = -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / m
-    dA = -(np.divide(Y, A) - np.divide(1 - Y, 1 - A))
-    for l in range(L, 0, -1):
-        A_prev, W, Z = caches[l - 1]
-        if l == L:
-            s = 1 / (1 + np.exp(-Z))
-            dZ = dA * s * (1 - s)
-        else:
-            dZ = np.array(dA, copy=True)
-            dZ[Z <= 0] = 0
-        dW, db = (dZ @ A_prev.T) / m, np.sum(dZ, axis=1, keepdims=True) / m
-        if l > 1:
-            dA = W.T @ dZ
-        parameters[f"W{l}"] = W - learning_rate * dW
-        parameters[f"b{l}"] = parameters[f"b{l}"] - learning_rate * db
-    return cost
-
-
-def numpy_runner(params, X, Y, dtype):
-    parameters = {}
-    for l, (W, b) in enumerate(params, start=1):
-        parameters[f"W{l}"], parameters[f"b{l}"] = W.astype(dtype), b.astype(dtype)
-    X, Y = X.astype(dtype), Y.astype(dtype)
-
-    def run(n):
-        for _ in range(n):
-            numpy_step(parameters, X, Y, LEARNING_RATE)
-    return run
-
-
-def torch_runner(params, X, Y, threads=None):
-    """PyTorch eager, the idiomatic loop: nn.Linear layers, BCEWithLogitsLoss, optim.SGD.
-
-    threads=1 pins torch to one thread during the call: on a loaded machine its OpenMP
-    barriers can cost more than the work of a small net (22 ms vs 0.55 ms per planar step
-    measured here under load), so the benchmark times both and the peer is the faster.
-    """
-    import torch
-
-    layers = []
-    for l, (W, b) in enumerate(params, start=1):
-        linear = torch.nn.Linear(W.shape[1], W.shape[0])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(W)))
-            linear.bias.copy_(torch.from_numpy(np.array(b[:, 0])))
-        layers += [linear] + ([torch.nn.ReLU()] if l < len(params) else [])
-    net = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    XT, YT = torch.from_numpy(np.ascontiguousarray(X.T)), torch.from_numpy(np.ascontiguousarray(Y.T))
-
-    def run(n):
-        default_threads = torch.get_num_threads()
-        torch.set_num_threads(threads or default_threads)
-        try:
-            for _ in range(n):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(XT), YT)
-                loss.backward()
-                opt.step()
-            loss.item()
-        finally:
-            torch.set_num_threads(default_threads)
-    return run
 
 
 # ---- jaxbp and the bounds ----
@@ -292,71 +218,6 @@ def seed_sweep(cfg, dims, m):
                 max_cost_difference=float(np.max(np.abs(costs_vmapped - costs_sequential))))
 
 
-_MEMORY_SCRIPT = """
-import json, resource, sys
-import jax, jax.numpy as jnp, numpy as np
-from jaxbp import model
-from jaxbp.train import _run_jit, flops_per_step, train
-dims, m, n = json.loads(sys.argv[1])
-rng = np.random.default_rng(0)
-X = jnp.asarray(rng.random((dims[0], m)).astype(np.float32))
-Y = jnp.asarray((rng.random((1, m)) > 0.5).astype(np.float32))
-params = model.init_params(jax.random.key(0), tuple(dims))
-jax.block_until_ready((X, Y, params))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if n:
-    jax.block_until_ready(train(params, X, Y, learning_rate=0.0075, num_iterations=n))
-print(json.dumps({"before_mib": before / 1024, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
-def peak_memory(dims, m, iterations):
-    """Peak resident MiB of a fresh process that trains (dims, m) for each count in iterations."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = {}
-    for n in iterations:
-        done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, json.dumps([list(dims), m, n])], env=env,
-                              capture_output=True, text=True, check=True, cwd=root)
-        out[n] = json.loads(done.stdout.strip().splitlines()[-1])
-    dtype_bytes = 4
-    live = dtype_bytes * (dims[0] * m + 2 * sum(a * b + a for a, b in zip(dims[1:], dims[:-1], strict=True))
-                          + 3 * m * sum(dims[1:]))
-    return {"iterations": list(iterations), "runs": out, "live_arrays_mib": live / 2**20}
-
-
-def environment():
-    info = dict(jax=jax.__version__, numpy=np.__version__, backend=jax.default_backend(),
-                devices=[str(d) for d in jax.devices()], machine=platform.machine(), processor=_cpu_name(),
-                cpu_count=os.cpu_count(), python=platform.python_version(), dtype="float32",
-                matmul_precision=str(jax.config.jax_default_matmul_precision),
-                openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ})
-    try:
-        import threadpoolctl
-
-        info["numpy_blas"] = [(p.get("internal_api"), p.get("architecture"), p.get("num_threads"))
-                              for p in threadpoolctl.threadpool_info()]
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        info["torch"], info["torch_threads"] = torch.__version__, torch.get_num_threads()
-    except ImportError:
-        info["torch"] = None
-    return info
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def run(cfg):
     """Every measurement; returns a dict (no printing, no files)."""
     sizes = QUICK_SIZES if cfg.quick else SIZES
@@ -382,8 +243,8 @@ def targets(result):
             speedups = [r["jaxbp_speedup"] for (s, method), r in by.items() if s == size and method.startswith(peer)]
             if speedups:  # against the peer's faster thread setting
                 x = min(speedups)
-                rows.append((f"{size}: jaxbp >= 1.2x {peer}", f"{x:.2f}x (step at {100 * floor:.0f}% of its matmul floor's speed)",
-                             x >= 1.2))
+                bound = f"{x:.2f}x (step time / its matmuls alone: {1 / floor:.2f})"
+                rows.append((f"{size}: jaxbp >= 1.2x {peer}", bound, x >= 1.2))
         x = by[(size, "jaxbp jax.grad")]["jaxbp_speedup"]
         rows.append((f"{size}: hand-written no slower than jax.grad", f"{x:.2f}x", x >= NOISE))
     x = by[("planar", "NumPy float32")]["jaxbp_speedup"]
@@ -391,7 +252,8 @@ def targets(result):
     wide, floor = by[("wide", "jaxbp backprop")], by[("wide", "XLA matmul floor")]
     peaks = result["matmul_peak_gflops"]
     rows.append(("wide: >= 85% of the matmul peak",
-                 f"{wide['pct_of_peak']:.0f}% (bound: the step's matmuls alone in XLA reach {floor['pct_of_peak']:.0f}%; "
+                 f"{wide['pct_of_peak']:.0f}% (bound: the step's matmuls alone in XLA reach "
+                 f"{floor['pct_of_peak']:.0f}%; "
                  f"XLA's 2048^3 matmul {peaks['xla']:.0f} vs NumPy's {peaks['numpy']:.0f} GFLOP/s)",
                  wide["pct_of_peak"] >= 85))
     s = result["sweep"]
@@ -412,10 +274,12 @@ def markdown(result):
              f"Machine: {env['processor']}, {env['cpu_count']} cores, backend {env['backend']}; jax {env['jax']}, "
              f"numpy {env['numpy']} ({env.get('numpy_blas')}), torch {env.get('torch')}; float32.", "",
              f"Large-matmul peak in this run: XLA {peaks['xla']:.0f} GFLOP/s, NumPy {peaks['numpy']:.0f} GFLOP/s.", "",
-             "| size | method | ms/step | GFLOP/s | % of peak | jaxbp backprop's speed-up |",
-             "|---|---|---|---|---|---|"]
+             "| size | method | ms/step | min ms/step | GFLOP/s | % of peak | jaxbp backprop's speed-up |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["records"]:
-        lines.append(f"| {r['size']} {r['layer_dims']} m={r['m']} | {r['method']} | {r['ms_per_step']:.4g} | "
+        d = r["layer_dims"]
+        dims = d if len(d) <= 6 else f"[{d[0]}, {d[1]} x {len(d) - 2}, {d[-1]}]"
+        lines.append(f"| {r['size']} {dims} m={r['m']} | {r['method']} | {r['ms_per_step']:.4g} | {r['ms_min']:.4g} | "
                      f"{r['gflops']:.3g} | {r['pct_of_peak']:.1f} | {r['jaxbp_speedup']:.2f}x |")
     s, mem = result["sweep"], result["memory"]
     lines += ["", f"Seed sweep ({s['seeds']} planar seeds x {s['iterations']} iterations): vmapped "

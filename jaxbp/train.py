@@ -125,16 +125,16 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
                             lambda: jax.random.permutation(jax.random.fold_in(key, epoch), m), lambda: perm)
 
     def step(i, carry):
-        p, opt_state, perm = carry
+        params, opt_state, perm = carry
         perm = shuffled(i, perm)
         D_b, T_b, mask, m_b = batch(i, perm)
-        J, grads = fast.cost_and_grads(p, D_b, T_b, layout=layout, hidden=hidden, output=output,
+        J, grads = fast.cost_and_grads(params, D_b, T_b, layout=layout, hidden=hidden, output=output,
                                        grads_from=grads_from, placement=placement, start=start, m=m_b, mask=mask)
-        updates, opt_state = tx.update(grads, opt_state, p)
-        return (optax.apply_updates(p, updates), opt_state, perm), J
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state, perm), J
 
+    init = (params, tx.init(params), jnp.arange(m) if batch_size is not None else None)
     if record_every == 1:  # no inner loop: one scan step per iteration
-        init = (params, tx.init(params), jnp.arange(m) if batch_size is not None else None)
         (params, _, _), costs = jax.lax.scan(lambda carry, i: step(i, carry), init, jnp.arange(num_iterations))
         return params, costs
 
@@ -145,9 +145,8 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
         carry = jax.lax.fori_loop(i0 + 1, i0 + 1 + n_rest, lambda i, c: step(i, c)[0], carry)
         return carry, J
 
-    perm0 = jnp.arange(m) if batch_size is not None else None
     n_records = -(-num_iterations // record_every)
-    (params, _, _), costs = jax.lax.scan(record, (params, tx.init(params), perm0), jnp.arange(n_records))
+    (params, _, _), costs = jax.lax.scan(record, init, jnp.arange(n_records))
     return params, costs
 
 
@@ -225,9 +224,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
     m_batch = m if batch_size is None else batch_size
     if layout == "auto":
         layout = choose_layout(layer_dims, m_batch)
-    key = key if batch_size is not None else None
-    args = (params, X, Y, key, hyper)
-    static = dict(hidden=hidden, output=output, optimizer=optimizer, grads_from=grads_from, placement=placement,
-                  start=start, num_iterations=num_iterations, batch_size=batch_size, record_every=record_every,
-                  mesh=mesh, layout=layout)
-    return _run_jit(*args, **static)
+    return _run_jit(params, X, Y, key if batch_size is not None else None, hyper, hidden=hidden, output=output,
+                    optimizer=optimizer, grads_from=grads_from, placement=placement, start=start,
+                    num_iterations=num_iterations, batch_size=batch_size, record_every=record_every, mesh=mesh,
+                    layout=layout)

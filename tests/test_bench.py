@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import bench
+from experiments import _bench_parts, bench
 from jaxbp import model
 from jaxbp.train import train
 
@@ -29,8 +29,9 @@ def test_numpy_peer_step_equals_train_step_in_float64(key):
     parameters = {}
     for l, layer in enumerate(params, start=1):
         parameters[f"W{l}"], parameters[f"b{l}"] = np.asarray(layer.W), np.asarray(layer.b)
-    cost = bench.numpy_step(parameters, X, Y, bench.LEARNING_RATE)
-    want, costs = train(params, jnp.asarray(X), jnp.asarray(Y), learning_rate=bench.LEARNING_RATE, num_iterations=1)
+    learning_rate = _bench_parts.LEARNING_RATE
+    cost = _bench_parts.numpy_step(parameters, X, Y, learning_rate)
+    want, costs = train(params, jnp.asarray(X), jnp.asarray(Y), learning_rate=learning_rate, num_iterations=1)
     np.testing.assert_allclose(cost, costs[0], rtol=1e-12)
     for l, layer in enumerate(want, start=1):
         np.testing.assert_allclose(parameters[f"W{l}"], layer.W, rtol=1e-12, atol=1e-15)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from jaxbp import backprop, datasets, fast, model
-from jaxbp.train import _run_jit, choose_layout, train
 from jaxbp.model import Layer
+from jaxbp.train import _run_jit, choose_layout, train
 
 F64_TOL = 1e-12  # ‖a−b‖/(‖a‖+‖b‖) per layer (house threshold); measured ≤ 9.2e-16 for the grads below
 TRAIN_TOL = 1e-12  # params after 30-200 float64 steps; measured ≤ 8.2e-16 (train vs loop, mesh vs one device)
@@ -81,8 +81,9 @@ def reference_run(params, X, Y, *, optimizer, learning_rate, num_iterations, bat
     v = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
     s = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
     costs = []
-    cost_and_grads = jax.jit(lambda params, Xb, Yb: (model.cost(params, Xb, Yb, hidden=hidden, output=output),
-                                                     model.autodiff_grads(params, Xb, Yb, hidden=hidden, output=output)))
+    kw = dict(hidden=hidden, output=output)
+    cost_and_grads = jax.jit(lambda params, Xb, Yb: (model.cost(params, Xb, Yb, **kw),
+                                                     model.autodiff_grads(params, Xb, Yb, **kw)))
     for t in range(1, num_iterations + 1):
         cols = slice(None) if batches is None else batches[t - 1]
         Xb, Yb = X[:, cols], Y[:, cols]
@@ -184,13 +185,24 @@ def test_train_under_vmap_equals_each_seed_alone(key):
         np.testing.assert_allclose(costs[s], alone_costs, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("m", "batch_size"), [(1000, None), (1003, None), (203, 50)])
-def test_train_on_mesh_equals_one_device(key, m, batch_size):
+def test_train_inside_a_callers_jit_with_closed_over_data(key):
+    params, X, Y = problem(key, (3, 4, 1), 30)  # concrete arrays closed over by the jitted function
+    inside = jax.jit(lambda learning_rate: train(params, X, Y, learning_rate=learning_rate, num_iterations=10))
+    got, costs = inside(0.1)
+    want, want_costs = train(params, X, Y, learning_rate=0.1, num_iterations=10)
+    assert_layers_close(got, want, TRAIN_TOL)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("dims", "m", "batch_size"), [
+    ((5, 8, 1), 1000, None), ((5, 8, 1), 1003, None), ((60, 8, 1), 203, 50),  # the last runs in rows (60 > 50)
+])
+def test_train_on_mesh_equals_one_device(key, dims, m, batch_size):
     devices = jax.devices("cpu")
     if len(devices) < 2:
         pytest.skip("needs several CPU devices (conftest sets 4)")
     mesh = jax.sharding.Mesh(np.array(devices[:4]), ("batch",))
-    params, X, Y = problem(key, (5, 8, 1), m)
+    params, X, Y = problem(key, dims, m)
     kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=200, record_every=10, batch_size=batch_size,
               key=key)
     alone, costs = train(params, X, Y, **kw)
