@@ -80,8 +80,8 @@ def activations(r):
     text += table(["width x m", "identity", *hidden], rows)
     sizes = s["timing_sizes"]
     fastest = {size: min(hidden, key=lambda h: s[f"time|{size}|{h}"]) for size in sizes}
-    text += (f"\n\nFastest hidden activation: " + ", ".join(f"{fastest[z]} at {z}" for z in sizes)
-             + f"; relu against sigmoid: " + ", ".join(f"{100 * (s[f'time|{z}|relu'] / s[f'time|{z}|sigmoid'] - 1):+.0f}% "
+    text += ("\n\nFastest hidden activation: " + ", ".join(f"{fastest[z]} at {z}" for z in sizes)
+             + "; relu against sigmoid: " + ", ".join(f"{100 * (s[f'time|{z}|relu'] / s[f'time|{z}|sigmoid'] - 1):+.0f}% "
                                                         f"at {z}" for z in sizes)
              + " (least of the repeated timings, on a shared 2-core CPU: differences of a few % are noise). "
              f"Where matmuls dominate (the first size) the activation is a small part of the step; relu's "

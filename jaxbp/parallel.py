@@ -30,7 +30,8 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxbp import activations, backprop, model, shapes, train
+from jaxbp import activations, backprop, model, shapes
+from jaxbp.train import train
 
 AXIS = "batch"
 Source = Literal["backprop", "autodiff"]
@@ -208,7 +209,7 @@ def _train_one(key, learning_rate, X, Y, layer_dims, method, options):
     k_init, k_shuffle = jax.random.split(key)
     params = model.init_params(k_init, layer_dims, method=method, dtype=X.dtype)
     key = k_shuffle if options.get("batch_size") is not None else None
-    return train.train(params, X, Y, learning_rate=learning_rate, key=key, **options)
+    return train(params, X, Y, learning_rate=learning_rate, key=key, **options)
 
 
 def _sweep_on_mesh(keys, learning_rates, X, Y, *, mesh, layer_dims, method, options):

@@ -28,7 +28,7 @@ def problem(key, layer_dims, m, *, hidden="relu", output="sigmoid", dtype=jnp.fl
     params = jaxbp.init_params(k_p, layer_dims, method=method, dtype=dtype)
     if not zero_column:  # nonzero biases so db is exercised away from the kink
         b_keys = jax.random.split(k_b, len(params))
-        params = tuple(jaxbp.Layer(p.W, 0.1 * jax.random.normal(k, p.b.shape, dtype)) for p, k in zip(params, b_keys))
+        params = tuple(jaxbp.Layer(p.W, 0.1 * jax.random.normal(k, p.b.shape, dtype)) for p, k in zip(params, b_keys, strict=True))
     X = jax.random.normal(k_x, (layer_dims[0], m), dtype)
     if zero_column:
         X = X.at[:, 0].set(0)

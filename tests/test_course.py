@@ -16,7 +16,7 @@ def test_params_round_trip(key):
     assert sorted(d) == ["W1", "W2", "W3", "b1", "b2", "b3"]
     back = course.from_course(d)
     assert jax.tree.structure(back) == jax.tree.structure(params)
-    assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params)))
+    assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params), strict=True))
 
 
 def test_from_course_names_missing_keys():

@@ -181,11 +181,12 @@ def test_gd_is_a_scan_that_matches_a_python_loop(key):
 
 def test_gd_matches_jaxbp_train_full_batch_sgd(key):
     """The experiments' loop and the library's jaxbp.train are two implementations of the same descent."""
-    from jaxbp import datasets, train
+    from jaxbp import datasets
+    from jaxbp.train import train
 
     X, Y = datasets.moons(key, 200, dtype=jnp.float64)
     params = activations.model.init_params(key, (2, 8, 8, 1), method="he", dtype=jnp.float64)
-    _, expected = train.train(params, X, Y, hidden="relu", output="sigmoid", learning_rate=0.1, num_iterations=30)
+    _, expected = train(params, X, Y, hidden="relu", output="sigmoid", learning_rate=0.1, num_iterations=30)
     grad_fn = functools.partial(activations.grads_of, hidden="relu", output="sigmoid")
     # X, Y go in as arguments: closed over, jaxbp.backward's value checks would run on them inside the trace
     _, costs, _ = jax.jit(lambda p, X, Y: _common.gd(p, X, Y, grad_fn, learning_rate=0.1, num_iterations=30))(

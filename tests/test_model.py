@@ -25,7 +25,7 @@ def test_init_params_shapes_and_scale(key, method, std):
 def test_init_params_is_a_function_of_the_key(key):
     a, b = jaxbp.init_params(key, (3, 4, 1)), jaxbp.init_params(key, (3, 4, 1))
     c = jaxbp.init_params(jax.random.fold_in(key, 1), (3, 4, 1))
-    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
     assert not np.array_equal(a[0].W, c[0].W)
     assert a[0].W.dtype == jnp.float32  # the explicit default, whatever x64 says
 

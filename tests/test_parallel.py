@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp import backprop, datasets, model, parallel, train
+from jaxbp import backprop, datasets, model, parallel
+from jaxbp.train import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TOL_F64 = 1e-12  # measured: <= 6.2e-16 for every grads case here (the psum only reorders the float64 sum)
@@ -157,7 +158,7 @@ def test_sweep_equals_sequential_runs():
     for s in range(5):
         k_init, _ = jax.random.split(keys[s])
         p0 = model.init_params(k_init, (2, 4, 1), method="xavier", dtype=jnp.float64)
-        p1, c1 = train.train(p0, X, Y, learning_rate=learning_rates[s], **options)
+        p1, c1 = train(p0, X, Y, learning_rate=learning_rates[s], **options)
         assert rel_error(jax.tree.map(lambda a, s=s: a[s], params), p1) <= TOL_F64  # measured <= 1e-15
         assert float(jnp.max(jnp.abs(costs[s] - c1))) <= 1e-12
     assert float(costs[-1, -1]) < float(costs[-1, 0])  # it trains
