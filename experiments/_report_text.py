@@ -133,9 +133,12 @@ def placement(r):
     text += (f"\n\n**The pilot's claims, checked** (m up to {s['top_m']:,}; first m at any depth):\n"
              f"- float16, absorbed underflows dZ/m into subnormals from m ~ 1e4: > 1% of dZ is subnormal from "
              f"m = {g(s.get('float16_absorbed_first_m_dZ_subnormal_over_1pct'))}, more than half is subnormal or "
-             f"flushed to 0 from m = {g(f16a)}, and a layer's whole gradient is lost (relative error >= 0.5) from "
-             f"m = {g(s.get('float16_absorbed_first_m_grad_lost'))} (deferred: "
-             f"{g(s.get('float16_deferred_first_m_grad_lost'))}). "
+             f"flushed to 0 from m = {g(f16a)}, and "
+             + (f"a layer's whole gradient is lost (relative error >= 0.5) from m = "
+                f"{g(s.get('float16_absorbed_first_m_grad_lost'))}"
+                if s.get("float16_absorbed_first_m_grad_lost") is not None else
+                "no layer's gradient is lost entirely (relative error stays below 0.5)")
+             + f" (deferred: {g(s.get('float16_deferred_first_m_grad_lost'))}). "
              + ("Confirmed: most of dZ is gone between m = 2^12 and 2^17"
                 + (", and the underflow starts well before 1e4." if (s.get("float16_absorbed_first_m_dZ_subnormal_over_1pct")
                                                                      or 1e9) < 2 ** 12 else ".")
