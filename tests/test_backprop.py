@@ -14,11 +14,12 @@ from refs import max_rel_error, rel_error
 import jaxbp
 from jaxbp.activations import HIDDEN, OUTPUTS
 
-# Ng's metric per parameter, worst over the matrix of test_backward_matches_jax_grad (measured:
-# float64 7.4e-15 at relu/identity/absorbed/depth 5; float32 1.7e-6 at tanh/identity/deferred/depth 3,
-# where identity output's dZ[L] = AL - Y cancels). The house bound 1e-13 holds for float64; float32
-# gets 1e-5, six times the measured worst, for other XLA builds' reduction orders.
-TOL = {jnp.float64: 1e-13, jnp.float32: 1e-5}
+# Ng's metric per parameter, worst over the matrix of test_backward_matches_jax_grad (measured on the
+# shapes below: float64 2.0e-15 at tanh/sigmoid/dAL/absorbed/depth 2; float32 5.0e-6 at
+# leaky_relu/identity/deferred/depth 2, where identity output's dZ[L] = AL - Y cancels; over other random
+# shapes 7.4e-15 and 1.7e-6). The house bound 1e-13 holds for float64; float32 gets 2e-5, four times
+# the measured worst, for other shapes and XLA builds' reduction orders.
+TOL = {jnp.float64: 1e-13, jnp.float32: 2e-5}
 
 PAIRS = [(o, s) for o in OUTPUTS for s in ("dZL", "dAL") if not (o == "tanh" and s == "dZL")]
 
