@@ -34,10 +34,7 @@ Expected
 
 import argparse
 import dataclasses
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import jax
@@ -45,10 +42,11 @@ import jax.numpy as jnp
 import numpy as np
 
 try:
-    from jaxbp import datasets, model, parallel
-except ModuleNotFoundError:  # run as a file from a checkout: python experiments/device_averaging.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from jaxbp import datasets, model, parallel
+    from experiments import _common
+except ModuleNotFoundError:  # run as a file: python experiments/device_averaging.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from experiments import _common
+from jaxbp import datasets, diagnose, model, parallel
 
 NAME = "device_averaging"
 DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32}
@@ -71,11 +69,7 @@ class Config:
 
 def rel_error(a, b):
     """Ng's ||a - b|| / (||a|| + ||b||), the largest over the leaves (layers' dW, db)."""
-    out = []
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        out.append(float(np.linalg.norm(x - y) / (np.linalg.norm(x) + np.linalg.norm(y))))
-    return max(out)
+    return max(diagnose.rel_error(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
 def error_vs(a, exact):
@@ -161,22 +155,8 @@ def run(cfg):
             "averaging": averaging(cfg, devices), "precision": prec, "default_divide": safer_divide(prec)}
 
 
-def _atomic_write(path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def figure(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _common.pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.8))
     rows = [r for r in results["averaging"] if r["seed"] == results["config"]["seeds"][0]]
     for data, color in (("sorted", "C3"), ("shuffled", "C0")):
@@ -213,8 +193,7 @@ def figure(results, path):
             title="(b) 1/m before or after the psum (x: Inf/NaN in the grads)")
     ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
+    _common.save_figure(fig, path)
 
 
 def main(argv=None):
@@ -236,7 +215,7 @@ def main(argv=None):
         results = run(cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / f"{NAME}.json", lambda tmp: Path(tmp).write_text(json.dumps(results, indent=1)))
+    _common.write_json(out / f"{NAME}.json", results)
     figure(results, out / f"{NAME}.png")
     print(f"(a) averaging over {len(results['devices'])} devices (float64, seed {cfg.seeds[0]})")
     print(f"{'data':9} {'imbalance':>9} {'counts':>22} {'naive':>9} {'formula':>9} {'|diff-formula|':>14} {'jaxbp':>9}")

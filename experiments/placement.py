@@ -41,6 +41,7 @@ except ModuleNotFoundError:  # run as a file: python experiments/placement.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import _common
 from jaxbp import backprop, model
+from jaxbp.diagnose import rel_error
 
 NAME = "placement"
 PLACEMENTS = ("deferred", "absorbed")
@@ -81,13 +82,6 @@ def _fractions(arrays, references):
     r = np.concatenate([np.asarray(a, np.float64).ravel() for a in references])
     return {"subnormal": np.mean((x != 0) & (np.abs(x) < tiny)), "lost": np.mean((x == 0) & (r != 0)),
             "inf": np.mean(np.isinf(x)), "nan": np.mean(np.isnan(x))}
-
-
-def rel_error(a, b):
-    """Ng's ||a - b|| / (||a|| + ||b||) in float64 (0 when both are 0; NaN if a holds Inf/NaN)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    den = np.linalg.norm(a) + np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
 
 
 @functools.partial(jax.jit, static_argnames=("placement",))

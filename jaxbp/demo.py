@@ -13,14 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import backprop, datasets, model
+from jaxbp.diagnose import rel_error
 from jaxbp.train import train
-
-
-def relative_error(a, b):
-    """Ng's ||a - b|| / (||a|| + ||b||) in float64 (0 when both are 0)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = np.linalg.norm(a) + np.linalg.norm(b)
-    return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
 
 
 def main(argv=None):
@@ -52,7 +46,7 @@ def main(argv=None):
         for placement in ("deferred", "absorbed", "sum"):
             grads = backprop.backward(params64, caches, AL, Y64, **kw, placement=placement)
             ref = model.autodiff_grads(params64, X64, Y64, **kw, reduction=backprop.reduction_for(placement))
-            error = max(relative_error(g, r) for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref), strict=True))
+            error = max(rel_error(g, r) for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref), strict=True))
             worst = max(worst, error)
             print(f"  placement={placement:<9} {error:.2e}")
     ok = worst < 1e-12

@@ -8,7 +8,7 @@ Contract
         ZT[l] = AT[l-1] @ W[l].T + b[l].T                 (m, n_l)          = Z[l].T
         dW[l] = s dZT[l].T @ AT[l-1];  db[l] = s sum_rows dZT[l]  (n_l, n_{l-1}), (n_l, 1)
         dAT[l-1] = dZT[l] @ W[l];  dZT[l-1] = dAT[l-1] * g'(ZT[l-1])  (m, n_{l-1}) = dA[l-1].T
-    with s = 1/m for placement="deferred", else 1, and dA[0] never formed. dZ[L] itself comes
+    with s = 1/m for placement="deferred" (backprop.over_m), else 1, and dA[0] never formed. dZ[L] itself comes
     from backprop.output_dZL (on the small (n_y, m) transposes), so start, placement, m and
     mask mean what they mean there; grads are Layer(dW, db) in Ng's shapes in both layouts.
     s multiplies the (m, n_l) factor dZT before the product (the same value up to rounding),
@@ -58,12 +58,11 @@ def backward_rows(params, cachesT, ALT, YT, *, hidden, output, placement, start,
     m = ALT.shape[0] if m is None else m
     dZL = backprop.output_dZL(ALT.T, YT.T, (Cache(A_prev=None, Z=cachesT[-1].Z.T),), output=output, start=start,
                               placement=placement, m=m, mask=None if mask is None else mask.T)
-    s = 1 / m if placement == "deferred" else 1
     dZT = dZL.T  # (m, n_L)
     grads = [None] * len(params)
     for l in range(len(params), 0, -1):
         layer, cache = params[l - 1], cachesT[l - 1]
-        s_dZT = dZT if placement != "deferred" else s * dZT  # 1/m on the (m, n_l) factor, not the product
+        s_dZT = backprop.over_m(dZT, m) if placement == "deferred" else dZT  # 1/m on the (m, n_l) factor
         dW = s_dZT.T @ cache.A_prev  # (n_l, n_{l-1})
         db = jnp.sum(s_dZT, axis=0, keepdims=True).T  # (n_l, 1)
         grads[l - 1] = Layer(W=dW, b=db)
