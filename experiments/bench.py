@@ -43,7 +43,7 @@ from experiments._bench_parts import (
     torch_runner,
 )
 from jaxbp import model
-from jaxbp.train import _run_jit, flops_per_step, train
+from jaxbp.training import _run_jit, flops_per_step, train
 
 SIZES = {  # name: (layer_dims, m)
     "planar": ((2, 4, 1), 400),

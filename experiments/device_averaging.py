@@ -46,7 +46,8 @@ try:
 except ModuleNotFoundError:  # run as a file: python experiments/device_averaging.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import _common
-from jaxbp import datasets, diagnose, model, parallel
+from jaxbp import datasets, model, parallel
+from jaxbp.checking import diagnose
 
 NAME = "device_averaging"
 DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32}

@@ -14,7 +14,7 @@ from jaxbp.backprop import (
     linear_backward,
     reduction_for,
 )
-from jaxbp.check import KINDS, BackwardFnError, Report, check, course_backward
+from jaxbp.checking.checker import KINDS, BackwardFnError, Report, check, course_backward
 from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
 from jaxbp.model import (
     Cache,
@@ -28,7 +28,7 @@ from jaxbp.model import (
     predict,
 )
 from jaxbp.parallel import data_parallel_grads, make_mesh, pmean_error, pmean_of_means_grads, sweep
-from jaxbp.train import train
+from jaxbp.training import train
 
 __all__ = [
     "ACTIVATIONS",

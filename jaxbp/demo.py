@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import backprop, datasets, model
-from jaxbp.diagnose import rel_error
-from jaxbp.train import train
+from jaxbp.checking.diagnose import rel_error
+from jaxbp.training import train
 
 
 def main(argv=None):

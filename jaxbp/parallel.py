@@ -31,7 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxbp import activations, backprop, model, shapes
-from jaxbp.train import train
+from jaxbp.training import train
 
 AXIS = "batch"
 Source = Literal["backprop", "autodiff"]

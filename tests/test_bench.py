@@ -13,7 +13,7 @@ import numpy as np
 
 from experiments import _bench_parts, bench
 from jaxbp import model
-from jaxbp.train import train
+from jaxbp.training import train
 
 
 def test_flops_per_step_worked_by_hand():

@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp import backprop, cli, course, diagnose, model
-from jaxbp.check import FD_TOLERANCE, BackwardFnError, check, course_backward, random_problem
+from jaxbp import backprop, cli, course, model
+from jaxbp.checking import diagnose
+from jaxbp.checking.checker import FD_TOLERANCE, BackwardFnError, check, course_backward, random_problem
 
 M = 64
 

@@ -182,7 +182,7 @@ def test_gd_is_a_scan_that_matches_a_python_loop(key):
 def test_gd_matches_jaxbp_train_full_batch_sgd(key):
     """The experiments' loop and the library's jaxbp.train are two implementations of the same descent."""
     from jaxbp import datasets
-    from jaxbp.train import train
+    from jaxbp.training import train
 
     X, Y = datasets.moons(key, 200, dtype=jnp.float64)
     params = activations.model.init_params(key, (2, 8, 8, 1), method="he", dtype=jnp.float64)

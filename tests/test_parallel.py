@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from jaxbp import backprop, datasets, model, parallel
-from jaxbp.train import train
+from jaxbp.training import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TOL_F64 = 1e-12  # measured: <= 6.2e-16 for every grads case here (the psum only reorders the float64 sum)

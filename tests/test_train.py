@@ -11,7 +11,7 @@ import pytest
 
 from jaxbp import backprop, datasets, fast, model
 from jaxbp.model import Layer
-from jaxbp.train import _run_jit, choose_layout, train
+from jaxbp.training import _run_jit, choose_layout, train
 
 F64_TOL = 1e-12  # ‖a−b‖/(‖a‖+‖b‖) per layer (house threshold); measured ≤ 9.2e-16 for the grads below
 TRAIN_TOL = 1e-12  # params after 30-200 float64 steps; measured ≤ 8.2e-16 (train vs loop, mesh vs one device)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxbp import diagnose
+from jaxbp.checking import diagnose
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ from dataclasses import replace
 import jax
 import numpy as np
 
-from jaxbp import activations, course, diagnose, model, reference, shapes
-from jaxbp.diagnose import KINDS, TOLERANCE, Row
-from jaxbp.report import Report
+from jaxbp import activations, course, model, shapes
+from jaxbp.checking import diagnose, reference
+from jaxbp.checking.diagnose import KINDS, TOLERANCE, Row
+from jaxbp.checking.report import Report
 
 __all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "random_problem"]
 

@@ -1,0 +1,13 @@
+"""The course's own formats and signatures: dicts keyed "W1"/"dW1"/"dA0", caches, assignments, notebooks."""
+
+from jaxbp.course.convert import (
+    from_course,
+    from_course_caches,
+    grads_from_course,
+    grads_to_course,
+    to_course,
+    to_course_caches,
+)
+
+__all__ = ["from_course", "from_course_caches", "grads_from_course", "grads_to_course", "to_course",
+           "to_course_caches"]
