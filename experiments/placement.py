@@ -41,7 +41,7 @@ except ModuleNotFoundError:  # run as a file: python experiments/placement.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import _common
 from jaxbp import backprop, model
-from jaxbp.checking.diagnose import rel_error
+from jaxbp.checking.compare import rel_error
 
 NAME = "placement"
 PLACEMENTS = ("deferred", "absorbed")

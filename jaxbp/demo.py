@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import backprop, datasets, model
-from jaxbp.checking.diagnose import rel_error
+from jaxbp.checking.compare import rel_error
 from jaxbp.training import train
 
 

@@ -2,12 +2,7 @@
 
 import numpy as np
 
-
-def rel_error(a, b):
-    """Ng's ||a - b|| / (||a|| + ||b||), in float64; 0 when both are 0."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = np.linalg.norm(a) + np.linalg.norm(b)
-    return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
+from jaxbp.checking.compare import rel_error
 
 
 def max_rel_error(grads, reference):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaxbp.checking.compare import rel_error
+
 KINDS = ("ok", "scale", "missing-1/m", "double-1/m", "transpose", "wrong-activation-derivative",
          "derivative-at-A", "sign", "wrong-reduction-axis", "shape", "nonfinite", "unexplained")
 
@@ -60,13 +62,6 @@ class Row:
     @property
     def verdict(self):
         return "ok" if self.ok else "WRONG"
-
-
-def rel_error(u, r):
-    """Ng's ||u - r|| / (||u|| + ||r||) in float64; 0 when both are 0."""
-    u, r = np.asarray(u, np.float64), np.asarray(r, np.float64)
-    denom = np.linalg.norm(u) + np.linalg.norm(r)
-    return float(np.linalg.norm(u - r) / denom) if denom > 0 else 0.0
 
 
 def snap(c, m):
