@@ -29,19 +29,15 @@ Expected
 import dataclasses
 import functools
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/placement.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import backprop, model
 from jaxbp.checking.compare import rel_error
+
+from . import _common
 
 NAME = "placement"
 PLACEMENTS = ("deferred", "absorbed")
@@ -58,11 +54,13 @@ class Config:
     width: int = 8
     dtypes: tuple = ("float32", "bfloat16", "float16")
     seed: int = 0
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
+    BOUNDS = {"log2_ms": (0, 26), "seed": (0, None)}  # m = 2^26 float64 inputs of width 8: 4 GiB
 
     @classmethod
     def quick(cls):
-        return cls(log2_ms=(4, 10, 14), other_ms=(1000,), depths=(3,))
+        return cls(mode="quick", log2_ms=(4, 10, 14), other_ms=(1000,), depths=(3,))
 
 
 def pairwise_sum(x):
@@ -273,11 +271,11 @@ def main(argv=None):
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         results = run(cfg, cache=cache)
-    rows = results["rows"]
-    _common.print_table([r for r in rows if r["depth"] == max(cfg.depths)],
-                        ["dtype", "m", "placement", "err_dW_max", "dZ_subnormal", "dZ_lost", "dW_inf", "bit_identical"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=rows, figures=figures(rows, cfg),
-                          compute_seconds=cache.seconds)
+        rows = results["rows"]
+        _common.print_table([r for r in rows if r["depth"] == max(cfg.depths)],
+                            ["dtype", "m", "placement", "err_dW_max", "dZ_subnormal", "dZ_lost", "dW_inf", "bit_identical"])
+        _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=rows, figures=figures(rows, cfg),
+                              compute_seconds=cache.seconds)
     return 0
 
 
