@@ -47,8 +47,7 @@ SIZES = {  # name: (layer_dims, m)
     "wide": ((784, 1024, 1024, 1), 1024),
     "deep": ((64,) + (64,) * 12 + (1,), 512),
 }
-QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128),
-               "deep": ((16,) + (16,) * 6 + (1,), 64)}
+QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128)}
 NOISE = 0.97  # ratios within 3% of 1 count as equal: repeat-to-repeat spread of the medians here
 
 

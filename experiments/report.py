@@ -4,9 +4,11 @@ Question
     All of them (see QUESTIONS); every number in the report is read from the experiments' results.json.
 Method
     For each experiment of QUESTIONS (or of --only), call its main(["--out", DIR/NAME, ...]) (its
-    finished parts are reused), load DIR/NAME/results.json and format the paragraph for it with the
-    function of the same name in _report_text.py. Writes DIR/report.md beside the figures, with the
-    compute time of every experiment.
+    finished parts are reused) unless DIR/NAME/results.json already holds the same config, load
+    that file and format the paragraph for it with the function of the same name in
+    _report_text.py. Writes DIR/report.md beside the figures, with the compute time of every
+    experiment. (After changing an experiment's code, delete its folder: neither its parts nor
+    its results.json know the code.)
 Run
     jaxbp report            (full; results/report.md)
     jaxbp report --quick    (seconds-long versions; results/quick/report.md)
@@ -47,6 +49,14 @@ class Config:
         return cls(mode="quick")
 
 
+def current(folder):
+    """The config of the results.json in folder, or None."""
+    try:
+        return json.loads((Path(folder) / "results.json").read_text())["metadata"]["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run(cfg):
     """{name: results, metadata, seconds, figure names} per experiment, in question order; runs each main."""
     out = {}
@@ -56,12 +66,15 @@ def run(cfg):
     for name in _common.progress(names, "report"):
         module = importlib.import_module(f".{name}", __package__)
         folder = Path(cfg.out_dir) / name
+        quick = cfg.mode == "quick"
+        config = _common.to_jsonable(_common.config_dict(module.Config.quick() if quick else module.Config()))
         start = time.perf_counter()
-        module.main(["--out", str(folder)] + (["--quick"] if cfg.mode == "quick" else []))
+        if current(folder) != config:  # else its results.json holds this very config: read, not rerun
+            module.main(["--out", str(folder)] + (["--quick"] if quick else []))
         seconds = time.perf_counter() - start
         record = json.loads((folder / "results.json").read_text())
         meta = record["metadata"]
-        seconds = meta.get("compute_seconds") or seconds  # from scratch, even when the parts were reused now
+        seconds = meta.get("compute_seconds") or seconds  # from scratch, even when it was reused now
         out[name] = {"results": record["results"], "metadata": meta, "seconds": seconds,
                      "figures": sorted(p.name for p in folder.glob("*.png"))}
     return {n: out[n] for n in QUESTIONS if n in out}  # sections in question order
