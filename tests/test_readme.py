@@ -8,8 +8,9 @@
                               match what it prints, up to the digits of numbers in scientific notation
     ```bash                   every line runs in that folder, except install and test commands (pip install,
                               python -m pytest, .ci/run), which CI runs itself
-    ```bash norun             shown, not run: runs that take minutes (jaxbp report, jaxbp bench); CI's wheel
-                              smoke test (.ci/run) runs each of them with --quick
+    ```bash norun             shown, not run: runs that take minutes (jaxbp report, jaxbp bench) or repeat
+                              what the tests run; .ci/run's wheel smoke test runs the quick form of each
+                              (jaxbp report --quick runs every experiment)
 Any other fence (```text, or none) is output shown as is and never run.
 """
 
@@ -47,7 +48,11 @@ def options(info):
 
 
 def env():
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    """This checkout first on the import path, and this interpreter's scripts (jaxbp) first on PATH."""
+    def first(path, rest):
+        return os.pathsep.join(filter(None, (path, rest)))
+    return {**os.environ, "PYTHONPATH": first(str(ROOT), os.environ.get("PYTHONPATH")),
+            "PATH": first(str(Path(sys.executable).parent), os.environ.get("PATH"))}
 
 
 _SESSION = """
