@@ -77,15 +77,16 @@ def tuple_of(name, value, fields):
     return tuple(value)
 
 
-def params(name, parameters, spec, dims):
-    """Check a course parameters dict key by key against spec {key: shape spec}; return dims updated."""
+def params(name, parameters, spec, dims, *, dtype):
+    """Check a course parameters dict key by key against spec {key: shape spec}; return dims updated.
+
+    dtype = (source, dtype): every parameter must share the data's dtype.
+    """
     if not isinstance(parameters, dict):
         raise TypeError(f"{name} must be a dict with keys {', '.join(spec)}, got {type(parameters).__name__}")
     missing = [k for k in spec if k not in parameters]
     if missing:
         raise ValueError(f"{name} is missing key(s) {', '.join(missing)}")
-    first = None
     for key, shape in spec.items():
-        dims = array(f"{name}[{key!r}]", parameters[key], shape, dims, dtype=first)
-        first = first or (f"{name}[{next(iter(spec))!r}]", parameters[key].dtype)
+        dims = array(f"{name}[{key!r}]", parameters[key], shape, dims, dtype=dtype)
     return dims

@@ -54,9 +54,9 @@ def _conv_dims(A_prev, W, b, hparameters):
 def conv_forward(A_prev, W, b, hparameters):
     """Z = W * A_prev + b, the course's strided convolution over the zero-padded input; returns (Z, cache).
 
-        A_pad = zero_pad(A_prev, pad)                                   (m, n_H_prev + 2 pad, n_W_prev + 2 pad, n_C_prev)
+        A_pad = zero_pad(A_prev, pad)               (m, n_H_prev + 2 pad, n_W_prev + 2 pad, n_C_prev)
         Z[i, h, w, c] = sum_{di, dj, k} A_pad[i, h s + di, w s + dj, k] W[di, dj, k, c] + b[c]
-                                                                        (m, n_H, n_W, n_C)
+                                                    (m, n_H, n_W, n_C)
         cache = (A_prev, W, b, hparameters)
     (a cross-correlation, as in the course: the filter is not flipped).
     """
@@ -75,11 +75,11 @@ def conv_backward(dZ, cache):
         db[:, :, :, c] += dZ[i, h, w, c]
     which, summed, are three convolutions:
         dA_pad[i, p, q, k] = sum_{h s + di = p, w s + dj = q, c} dZ[i, h, w, c] W[di, dj, k, c]
-                 dZ dilated by s, padded by f - 1, against the flipped W       (m, n_H_prev + 2 pad, n_W_prev + 2 pad, n_C_prev)
-        dA_prev = dA_pad[:, pad : pad + n_H_prev, pad : pad + n_W_prev, :]    (m, n_H_prev, n_W_prev, n_C_prev)
+                 dZ dilated by s, padded by f - 1, against the flipped W    (m, n_H_pad, n_W_pad, n_C_prev)
+        dA_prev = dA_pad[:, pad : pad + n_H_prev, pad : pad + n_W_prev, :]  (m, n_H_prev, n_W_prev, n_C_prev)
         dW[di, dj, k, c] = sum_{i, h, w} A_pad[i, h s + di, w s + dj, k] dZ[i, h, w, c]
-                 A_pad against dZ dilated by s, contracting the examples      (f, f, n_C_prev, n_C)
-        db[c] = sum_{i, h, w} dZ[i, h, w, c]                                  (1, 1, 1, n_C)
+                 A_pad against dZ dilated by s, contracting the examples    (f, f, n_C_prev, n_C)
+        db[c] = sum_{i, h, w} dZ[i, h, w, c]                                (1, 1, 1, n_C)
     The unpadding slice is written pad : pad + n_H_prev: the course's hint dA_pad[pad:-pad] is
     the empty slice at pad = 0. Rows of A_pad no window reaches (when (n_H_prev + 2 pad - f) is
     not a multiple of s) get dA = 0: the extra high-side padding of the transposed convolution.
