@@ -11,7 +11,6 @@ Contract
     scale the gradient by the number of ties. The cache is the course's (A_prev, hparameters).
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -56,40 +55,42 @@ def pool_backward(dA, cache, mode="max"):
     """Backward step through pool_forward; returns dA_prev (m, n_H_prev, n_W_prev, n_C).
 
     Each window hands its dA back to the entries it read from, summed where windows overlap:
-        dA_prev[i, h s + di, w s + dj, c] += mask[i, h, w, di, dj, c] dA[i, h, w, c]    mode="max"
-            mask = 1 at the first argmax of the window (row-major; see the module on ties), else 0
+        dA_prev[i, h s + di, w s + dj, c] += mask[i, h, w, c; di, dj] dA[i, h, w, c]    mode="max"
+            mask = 1 where A_prev[i, h s + di, w s + dj, c] = A[i, h, w, c] and no earlier
+            offset (row-major) of the same window matched: the first max (see the module on ties)
         dA_prev[i, h s + di, w s + dj, c] += dA[i, h, w, c] / f^2                      mode="average"
-    Vectorised over examples and positions: one strided slice per window offset (di, dj), f^2 in all.
+    Vectorised over examples and positions: one loop over the f^2 window offsets (di, dj), each
+    a strided slice of A_prev and its transpose, an interior-padded copy of (m, n_H, n_W, n_C).
     """
     A_prev, hparameters = check.tuple_of("cache", cache, POOL_CACHE)
     f, stride, dims = _pool_dims(A_prev, hparameters, mode)
     check.array("dA", dA, ("m", "n_H", "n_W", "n_C"), dims, dtype=("A_prev", A_prev.dtype))
-    n_H, n_W = dims["n_H"], dims["n_W"]
     if mode == "max":
-        windows = _windows(A_prev, f, stride, n_H, n_W)  # (m, n_H, n_W, f*f, n_C)
-        mask = jax.nn.one_hot(jnp.argmax(windows, axis=3), f * f, dtype=dA.dtype, axis=3)  # first max: 1
-        dwindows = mask * dA[:, :, :, None, :]  # (m, n_H, n_W, f*f, n_C)
-    else:
-        dwindows = jnp.broadcast_to(dA[:, :, :, None, :] / (f * f), (*dA.shape[:3], f * f, dA.shape[3]))
-    return _add_windows(dwindows, A_prev.shape, f, stride)  # (m, n_H_prev, n_W_prev, n_C)
+        A, _ = pool_forward(A_prev, hparameters, mode)  # (m, n_H, n_W, n_C)
+        taken = jnp.zeros(A.shape, bool)  # the window's first max already found
+    dA_prev = jnp.zeros(A_prev.shape, dA.dtype)
+    for di in range(f):
+        for dj in range(f):
+            if mode == "max":
+                mask = (_at_offset(A_prev, di, dj, stride, A.shape) == A) & ~taken  # (m, n_H, n_W, n_C)
+                taken = taken | mask
+                dA_offset = jnp.where(mask, dA, 0)
+            else:
+                dA_offset = dA / (f * f)
+            dA_prev = dA_prev + _back_from_offset(dA_offset, di, dj, stride, A_prev.shape)
+    return dA_prev  # (m, n_H_prev, n_W_prev, n_C)
 
 
-def _offsets(f):
-    """The window offsets (di, dj) in row-major order: index di * f + dj of the window axis."""
-    return [(di, dj) for di in range(f) for dj in range(f)]
+def _at_offset(A_prev, di, dj, stride, shape):
+    """A_prev[:, h s + di, w s + dj, :] for every output (h, w): a strided slice of shape (m, n_H, n_W, n_C)."""
+    n_H, n_W = shape[1], shape[2]
+    return A_prev[:, di:di + stride * (n_H - 1) + 1:stride, dj:dj + stride * (n_W - 1) + 1:stride, :]
 
 
-def _windows(A_prev, f, stride, n_H, n_W):
-    """windows[i, h, w, di * f + dj, c] = A_prev[i, h s + di, w s + dj, c]     (m, n_H, n_W, f*f, n_C)."""
-    return jnp.stack([A_prev[:, di:di + stride * (n_H - 1) + 1:stride, dj:dj + stride * (n_W - 1) + 1:stride, :]
-                      for di, dj in _offsets(f)], axis=3)
-
-
-def _add_windows(dwindows, shape, f, stride):
-    """The transpose of _windows: dA_prev[i, h s + di, w s + dj, c] += dwindows[i, h, w, di * f + dj, c]."""
-    n_H, n_W = dwindows.shape[1], dwindows.shape[2]
-    dA_prev = jnp.zeros(shape, dwindows.dtype)
-    for k, (di, dj) in enumerate(_offsets(f)):
-        rows, cols = slice(di, di + stride * (n_H - 1) + 1, stride), slice(dj, dj + stride * (n_W - 1) + 1, stride)
-        dA_prev = dA_prev.at[:, rows, cols, :].add(dwindows[:, :, :, k, :])
-    return dA_prev
+def _back_from_offset(dA_offset, di, dj, stride, shape):
+    """The transpose of _at_offset: dA_offset (m, n_H, n_W, n_C) placed at rows h s + di, columns w s + dj
+    of zeros of A_prev's shape: di zeros before, s - 1 between (interior), the rest after; columns alike."""
+    n_H, n_W = dA_offset.shape[1], dA_offset.shape[2]
+    rows = (di, shape[1] - di - stride * (n_H - 1) - 1, stride - 1)  # (before, after, interior)
+    cols = (dj, shape[2] - dj - stride * (n_W - 1) - 1, stride - 1)
+    return lax.pad(dA_offset, np.array(0, dA_offset.dtype), ((0, 0, 0), rows, cols, (0, 0, 0)))
