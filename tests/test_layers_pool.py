@@ -113,7 +113,8 @@ def test_pool_forward_backward_jit(mode):
 
 
 BAD = {
-    "mode": (lambda A, hp, dA: pool_forward(A, hp, "min"), ValueError, r"mode must be one of 'max', 'average'; got 'min'"),
+    "mode": (lambda A, hp, dA: pool_forward(A, hp, "min"), ValueError,
+             r"mode must be one of 'max', 'average'; got 'min'"),
     "backward mode": (lambda A, hp, dA: pool_backward(dA, pool_forward(A, hp)[1], "mean"), ValueError,
                       r"mode must be one of 'max', 'average'; got 'mean'"),
     "3-D A_prev": (lambda A, hp, dA: pool_forward(A[0], hp), ValueError,
