@@ -21,12 +21,12 @@ def array(name, x, spec, dims, *, dtype=None):
     dtype, when given, is the dtype x must share (the first array's), named by its source.
     """
     if isinstance(x, (list, tuple)) or np.isscalar(x) or getattr(x, "dtype", None) is None:
-        raise TypeError(f"{name} must be an array of shape ({', '.join(map(str, spec))}), got {type(x).__name__}")
+        raise TypeError(f"{name} must be an array of shape {_tuple_text(spec)}, got {type(x).__name__}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name} must have a floating dtype (float16/bfloat16/float32/float64), got {x.dtype}")
     if dtype is not None and x.dtype != dtype[1]:
         raise TypeError(f"{name} has dtype {x.dtype} but {dtype[0]} has {dtype[1]}; use one dtype")
-    names = "(" + ", ".join(map(str, spec)) + ")"
+    names = _tuple_text(spec)
     if x.ndim != len(spec):
         raise ValueError(f"{name} must be {len(spec)}-D {names}, got shape {tuple(x.shape)}")
     repeated = {s for s in spec if spec.count(s) > 1}
@@ -39,8 +39,13 @@ def array(name, x, spec, dims, *, dtype=None):
     want = tuple(s if isinstance(s, int) else value[s] for s in spec)
     if tuple(x.shape) != want:
         shown = [value[s] if isinstance(s, str) and (s in known or s in repeated) else s for s in spec]
-        raise ValueError(f"{name} must be {names} = ({', '.join(map(str, shown))}), got {tuple(x.shape)}")
+        raise ValueError(f"{name} must be {names} = {_tuple_text(shown)}, got {tuple(x.shape)}")
     return {**known, **bound}
+
+
+def _tuple_text(items):
+    """Python's tuple notation without quotes: (f, f, 3, n_C), and (D,) for one item."""
+    return "(" + ", ".join(map(str, items)) + ("," if len(items) == 1 else "") + ")"
 
 
 def static_int(name, value, *, minimum):
