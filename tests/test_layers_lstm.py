@@ -20,8 +20,12 @@ from jaxbp.layers import (
 # (n_x, n_a, n_y, m, T_x): T_x from 1 to 10, every size distinct so a transposed weight fails.
 CASES = [(3, 5, 2, 4, 1), (2, 4, 3, 3, 4), (4, 3, 2, 2, 10)]
 GRADS = ["dWc", "dWf", "dWi", "dWo", "da0", "dbc", "dbf", "dbi", "dbo", "dx"]
-TOL64 = 1e-13  # the house bound for float64 (measured worst: see the final report)
-TOL32 = 1e-5  # float32, hand-written vs jax.vjp, both float32 (measured worst: see below)
+# float64: the house bound; measured worst over CASES 1.5e-16 (dbi, T_x = 4) against jax.vjp.
+TOL64 = 1e-13
+# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES[1:] 2.3e-7
+# (dbf, T_x = 10, where dft = dc c_prev ft (1 - ft) sums terms of both signs). The bound 2e-6 leaves
+# 9x room; longer sequences may need more.
+TOL32 = 2e-6
 
 
 def problem(case, dtype=np.float64, seed=0):
@@ -120,7 +124,7 @@ def test_lstm_backward_matches_vjp_float64(case):
 
 def test_lstm_backward_matches_vjp_float32():
     worst = 0.0
-    for case in CASES:
+    for case in CASES[1:]:  # T_x = 4 and 10 (T_x = 1 is the float64 tests' and the cell test's): one compile less
         _, _, grads, reference = solved(case, np.float32)
         assert all(g.dtype == np.float32 for g in grads.values())
         worst = max(worst, worst_rel_error(grads, reference))

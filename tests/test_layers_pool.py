@@ -19,9 +19,12 @@ CASES = [
     (2, 5, 4, 2, 2, 1),
 ]
 MODES = ("max", "average")
-TOL64 = 1e-13  # the house bound for float64 (measured worst: see MEASURED below)
-# float32, hand-written against jax.vjp, both in float32, worst over CASES x MODES: see MEASURED.
-TOL32 = 1e-6
+# float64: the house bound; measured worst over CASES x MODES 6.8e-17 against jax.vjp, 8.5e-17 against the loops.
+TOL64 = 1e-13
+# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES x MODES
+# 3.7e-8 (average, overlapping windows: sums in another order); max pooling moves values exactly (0).
+# Against the float64 loops 2.8e-8. The bound 5e-7 leaves 13x room.
+TOL32 = 5e-7
 
 
 def problem(case, dtype=np.float64, seed=0, *, integers=False):

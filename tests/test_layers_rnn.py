@@ -19,8 +19,12 @@ from jaxbp.layers import (
 
 # (n_x, n_a, n_y, m, T_x): T_x from 1 to 10, every size distinct so a transposed weight fails.
 CASES = [(3, 5, 2, 4, 1), (2, 4, 3, 3, 4), (4, 3, 2, 2, 10)]
-TOL64 = 1e-13  # the house bound for float64 (measured worst: see the final report)
-TOL32 = 1e-5  # float32, hand-written vs jax.vjp, both float32 (measured worst: see below)
+# float64: the house bound; measured worst over CASES 1.4e-16 (dWaa, T_x = 10) against jax.vjp.
+TOL64 = 1e-13
+# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES 8.5e-8
+# (dba, T_x = 1; 6.6e-8 at T_x = 10). The bound 1e-6 leaves 12x room; T_x beyond 10 may need more
+# (errors carried through tanh' grow with the steps).
+TOL32 = 1e-6
 
 
 def problem(case, dtype=np.float64, seed=0):
