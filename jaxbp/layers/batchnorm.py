@@ -8,6 +8,8 @@ Contract
     Pure, unlike cs231n: batchnorm_forward does not write the new running_mean/running_var into
     bn_param; it returns an updated copy as cache.bn_param (next step: bn_param = cache.bn_param).
     Missing running statistics start at zeros, as cs231n's bn_param.get(..., np.zeros(D)).
+    bn_param["mode"] and cache.mode are Python strings: inside jit, close over bn_param (or
+    rebuild it there from its arrays) and return arrays, not the cache, from the jitted function.
     Gradients are of a cost that sums over the examples' rows as given (no 1/N added here).
 """
 

@@ -73,7 +73,7 @@ def conv_backward(dZ, cache):
         dA_pad[i, h s : h s + f, w s : w s + f, :] += W[:, :, :, c] dZ[i, h, w, c]
         dW[:, :, :, c] += A_pad[i, h s : h s + f, w s : w s + f, :] dZ[i, h, w, c]
         db[:, :, :, c] += dZ[i, h, w, c]
-    which, summed, are three convolutions:
+    which, summed, are three convolutions (n_H_pad = n_H_prev + 2 pad, n_W_pad likewise):
         dA_pad[i, p, q, k] = sum_{h s + di = p, w s + dj = q, c} dZ[i, h, w, c] W[di, dj, k, c]
                  dZ dilated by s, padded by f - 1, against the flipped W    (m, n_H_pad, n_W_pad, n_C_prev)
         dA_prev = dA_pad[:, pad : pad + n_H_prev, pad : pad + n_W_prev, :]  (m, n_H_prev, n_W_prev, n_C_prev)

@@ -10,7 +10,8 @@ Contract
     lstm_forward returns caches = (LSTMCaches, x), the cell caches stacked along a last time
     axis; lstm_caches_as_list gives the course's list and lstm_backward accepts either form.
 
-What the published (2018) notebook got wrong, and this file writes correctly
+What the published (2018) notebook got wrong, as its reported errata list them (the notebook
+itself is not quoted here), and this file writes correctly
     - missing brackets: dc̃ and dΓ_f must multiply the whole sum (dc_next + Γ_o (1 - tanh²(c_next)) da_next)
       by their factors, not only its second term;
     - dc̃ used 1 - tanh(c̃)² where tanh' at c̃'s pre-activation is 1 - c̃² (c̃ is already a tanh);
