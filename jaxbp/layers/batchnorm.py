@@ -13,13 +13,14 @@ Contract
     Gradients are of a cost that sums over the examples' rows as given (no 1/N added here).
 """
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxbp.layers import _validate as check
 
+Mode = Literal["train", "test"]  # bn_param["mode"]
 MODES = ("train", "test")
 
 

@@ -11,12 +11,15 @@ Contract
     scale the gradient by the number of ties. The cache is the course's (A_prev, hparameters).
 """
 
+from typing import Literal
+
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from jaxbp.layers import _validate as check
 
+Mode = Literal["max", "average"]
 MODES = ("max", "average")
 POOL_CACHE = ("A_prev", "hparameters")
 
@@ -34,7 +37,7 @@ def _pool_dims(A_prev, hparameters, mode):
     return f, stride, dims
 
 
-def pool_forward(A_prev, hparameters, mode="max"):
+def pool_forward(A_prev, hparameters, mode: Mode = "max"):
     """A = max (or mean) of each f x f window of A_prev, per channel; returns (A, cache).
 
         A[i, h, w, c] = max_{di, dj < f} A_prev[i, h s + di, w s + dj, c]          mode="max"
@@ -51,7 +54,7 @@ def pool_forward(A_prev, hparameters, mode="max"):
     return A, (A_prev, hparameters)  # A: (m, n_H, n_W, n_C)
 
 
-def pool_backward(dA, cache, mode="max"):
+def pool_backward(dA, cache, mode: Mode = "max"):
     """Backward step through pool_forward; returns dA_prev (m, n_H_prev, n_W_prev, n_C).
 
     Each window hands its dA back to the entries it read from, summed where windows overlap:
