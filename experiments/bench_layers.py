@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 from experiments import _common
+from jaxbp.checking.compare import rel_error
 from jaxbp.layers import conv_backward, conv_forward, lstm_backward, lstm_forward
 
 NAME = "bench_layers"
@@ -203,14 +204,9 @@ def time_methods(methods, repeats, numpy_repeats):
     return {name: statistics.median(t) for name, t in times.items()}, outputs
 
 
-def rel_error(u, r):
-    """Ng's ||u - r|| / (||u|| + ||r||) in float64; 0 when both are 0 (the worst over paired leaves)."""
-    worst = 0.0
-    for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(r), strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        denom = np.linalg.norm(a) + np.linalg.norm(b)
-        worst = max(worst, float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0)
-    return worst
+def worst_rel_error(u, r):
+    """The worst of Ng's rel_error (jaxbp.checking.compare, the one metric) over paired leaves."""
+    return max(rel_error(a, b) for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(r), strict=True))
 
 
 def cpu_info():
@@ -282,9 +278,9 @@ def run(cfg):
             **{f"{name}_ms": 1e3 * s for name, s in seconds.items()},
             "vjp_over_hand": seconds["vjp"] / seconds["hand"],
             "numpy_over_hand": seconds["numpy_loops"] / seconds["hand"],
-            "err_vjp": rel_error(outputs["vjp"], hand),
-            "err_numpy": rel_error(outputs["numpy_loops"], hand),
-            "err_backward_only": rel_error(outputs["hand_backward_only"], hand),
+            "err_vjp": worst_rel_error(outputs["vjp"], hand),
+            "err_numpy": worst_rel_error(outputs["numpy_loops"], hand),
+            "err_backward_only": worst_rel_error(outputs["hand_backward_only"], hand),
         })
     return {"rows": rows, "cpu": cpu_info(), "backend": jax.default_backend(), "dtype": cfg.dtype}
 

@@ -1,6 +1,7 @@
 """NumPy float64 references for jaxbp.layers, written as the course's loops (one example, position, step at a time)."""
 
 import numpy as np
+from refs import rel_error
 
 
 def f64(*arrays):
@@ -162,9 +163,7 @@ def np_layernorm_forward(x, gamma, beta, eps=1e-5):
 
 # ---------------------------------------------------------------- the metric, per output
 def worst_rel_error(outputs, references):
-    """The worst of Ng's rel_error (tests/refs.py) over paired outputs (tuples, or dicts by key)."""
-    from refs import rel_error
-
+    """The worst of Ng's rel_error (the one metric) over paired outputs (tuples, or dicts by key)."""
     if isinstance(outputs, dict):
         return max(rel_error(outputs[k], references[k]) for k in references)
     return max(rel_error(u, r) for u, r in zip(outputs, references, strict=True))
