@@ -40,27 +40,35 @@ def problem(case, dtype=np.float64, seed=0, *, integers=False):
 
 
 @functools.cache
-def solved(case, mode, dtype=np.float64, integers=False):
-    """(problem, pool_backward's dA_prev, jax.vjp's), compiled together once per case, mode and dtype."""
+def compiled(case, dtype=np.float64, integers=False):
+    """(problem, {mode: (A, pool_backward's dA_prev, jax.vjp's)}), both modes compiled together once."""
     A_prev, hparameters, dA = problem(case, dtype, integers=integers)
 
     def both(A_prev, dA):
-        _, cache = pool_forward(A_prev, hparameters, mode)
-        _, pullback = jax.vjp(lambda A_prev: pool_forward(A_prev, hparameters, mode)[0], A_prev)
-        return pool_backward(dA, cache, mode), pullback(dA)[0]
+        results = {}
+        for mode in MODES:
+            A, cache = pool_forward(A_prev, hparameters, mode)
+            _, pullback = jax.vjp(lambda A_prev, mode=mode: pool_forward(A_prev, hparameters, mode)[0], A_prev)
+            results[mode] = (A, pool_backward(dA, cache, mode), pullback(dA)[0])
+        return results
 
-    return (A_prev, hparameters, dA), *jax.jit(both)(A_prev, dA)
+    return (A_prev, hparameters, dA), jax.jit(both)(A_prev, dA)
+
+
+def solved(case, mode, dtype=np.float64, integers=False):
+    """(problem, pool_backward's dA_prev, jax.vjp's) for one mode."""
+    problem_, results = compiled(case, dtype, integers)
+    return problem_, *results[mode][1:]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", CASES)
 def test_pool_forward_matches_numpy_loops(case, mode):
-    A_prev, hparameters, _ = problem(case)
-    A, cache = pool_forward(A_prev, hparameters, mode)
+    (A_prev, hparameters, _), results = compiled(case)
+    A = results[mode][0]
     ref = np_pool_forward(A_prev, hparameters["f"], hparameters["stride"], mode)
     assert A.shape == ref.shape
     assert worst_rel_error([A], [ref]) <= TOL64
-    assert cache[0] is A_prev and cache[1] is hparameters
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -110,6 +118,8 @@ def test_pool_forward_backward_jit(mode):
         A, cache = pool_forward(A_prev, hparameters, mode)
         return A, pool_backward(dA, cache, mode)
 
+    _, cache = pool_forward(A_prev, hparameters, mode)
+    assert cache[0] is A_prev and cache[1] is hparameters  # the course's cache, as given
     eager, jitted = step(A_prev, dA), jax.jit(step)(A_prev, dA)
     for u, r in zip(eager, jitted, strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
