@@ -27,7 +27,8 @@ DIMS, M = (4, 6, 6, 1), 200  # W2 is square: a transposed W2 is shape-correct
 def teacher_problem(seed):
     rng = np.random.default_rng(seed)
     params = tuple(jaxbp.Layer(rng.standard_normal((n, n_prev)) * np.sqrt(2 / n_prev),
-                               0.1 * rng.standard_normal((n, 1))) for n_prev, n in zip(DIMS[:-1], DIMS[1:], strict=True))
+                               0.1 * rng.standard_normal((n, 1)))
+                   for n_prev, n in zip(DIMS[:-1], DIMS[1:], strict=True))
     X = rng.standard_normal((DIMS[0], M))
     Y = (X[:1] * X[1:2] + 0.3 * X[2:3] > 0).astype(np.float64)  # learnable, not separable by a line
     return params, X, Y
