@@ -175,8 +175,8 @@ def parse_config(config_cls, argv, name, *, prog=None, folder=None, needs=EXTRAS
     except ValueError as err:  # a combination the Config's __post_init__ refuses
         parser.error(str(err))
     if not cfg.out_dir:
-        quick = cfg.mode == "quick"
-        cfg = dataclasses.replace(cfg, out_dir=str(Path("results", "quick", folder) if quick else Path("results", folder)))
+        cfg = dataclasses.replace(cfg, out_dir=str(Path("results", "quick", folder) if args.quick
+                                                   else Path("results", folder)))
     missing = _missing_modules(needs)
     if missing:
         parser.exit(2, f"{prog}: error: needs the `experiments` extra (missing: {', '.join(missing)}); "
@@ -184,7 +184,7 @@ def parse_config(config_cls, argv, name, *, prog=None, folder=None, needs=EXTRAS
     why = _unwritable(cfg.out_dir)
     if why:
         parser.error(f"argument --out: cannot write to {cfg.out_dir}: {why}")
-    if cfg.mode == "quick" and _holds_full_results(cfg.out_dir):
+    if args.quick and _holds_full_results(cfg.out_dir):
         parser.error(f"argument --out: {cfg.out_dir} holds a full run's results, which --quick would replace; "
                      "choose another --out")
     return cfg

@@ -43,15 +43,17 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text):
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+def count(least):
+    """An argparse type: an integer >= least."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {text}")
+        return value
+    return parse
 
 
 def positive_float(text):
@@ -101,12 +103,16 @@ def load(name):
 
 # ---------------------------------------------------------------- sub-commands
 def demo(argv):
-    """`jaxbp demo`: its flags are checked here first, so a bad value is one line and exit 2, not a traceback."""
+    """`jaxbp demo`: jaxbp.demo's own parser, after a first look at its numbers here.
+
+    The first look applies demo's own rules, only so that a bad value is told in one line (demo's
+    argparse prints its usage too); --help and every other flag are demo's.
+    """
     flags = ArgumentParser(prog="jaxbp demo", add_help=False)
-    flags.add_argument("--n-h", type=positive_int)
-    flags.add_argument("--iterations", type=positive_int)
+    flags.add_argument("--n-h", type=count(1))
+    flags.add_argument("--iterations", type=count(0))  # 0: verify at the initial params
     flags.add_argument("--learning-rate", type=positive_float)
-    flags.parse_known_args(argv)  # --help and every other flag are demo's own parser's
+    flags.parse_known_args(argv)
     from jaxbp import demo as demo_module
 
     return demo_module.main(argv)

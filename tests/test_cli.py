@@ -57,7 +57,7 @@ def unwritable(tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["demo", "--iterations", "0"], "argument --iterations: must be >= 1, got 0"),
+    (["demo", "--iterations", "-1"], "argument --iterations: must be >= 0, got -1"),  # 0: verify at init
     (["demo", "--n-h", "0"], "argument --n-h: must be >= 1, got 0"),
     (["--learning-rate", "nan"], "argument --learning-rate: must be a finite number > 0, got nan"),
     (["demo", "--learning-rate", "-1"], "argument --learning-rate"),
