@@ -13,12 +13,13 @@ computes, and main(argv) -> int built from the functions here:
 (write_outputs inside the block: the record states the precision the results were computed in.)
 
 Flags. parse_config checks every value before anything runs and answers a mistake with one line
-on stderr and exit status 2, naming the flag: ints must be >= 1 and floats finite and > 0 unless
-the Config's BOUNDS say otherwise, strings must be among its CHOICES (dtypes among DTYPES), and
-its __post_init__ may refuse a combination (a ValueError naming the flag). --out must be
-writable, and --quick refuses a folder that holds a full run's results.json. Without the
-`experiments` extra (matplotlib, scikit-learn, tqdm) it says which pip command installs it.
---quick results default to results/quick/NAME, full ones to results/NAME.
+on stderr and exit status 2, naming the flag: ints must be >= 1 and floats finite and > 0 (or at
+least the default, where that is smaller) unless the Config's BOUNDS say otherwise, strings must
+be among its CHOICES (dtypes among DTYPES), and its __post_init__ may refuse a combination (a
+ValueError naming the flag). --out must be writable, and --quick refuses a folder that holds a
+full run's results.json. Without the `experiments` extra (matplotlib, scikit-learn, tqdm) it says
+which pip command installs it. --quick results default to results/quick/NAME, full ones to
+results/NAME.
 
 Files. A part is one finished slice of the work (a dtype, a data set) stored as parts/<name>.json
 with the tag of the config it was computed with; a rerun with the same config reuses it, so an
@@ -100,12 +101,14 @@ def _number(kind, bounds):
 
 def _field_type(config_cls, field):
     """The argparse type of one Config field (the element type for tuples), with its BOUNDS."""
-    sample = field.default[0] if isinstance(field.default, tuple) and field.default else field.default
-    kind = str if isinstance(field.default, tuple) and not field.default else type(sample)
+    values = field.default if isinstance(field.default, tuple) else (field.default,)
+    kind = type(values[0]) if values else str
     if kind is bool:
         return _boolean
     if kind in (int, float):
-        default_bounds = (1, None) if kind is int else None  # counts >= 1, sizes and rates > 0
+        # counts >= 1, sizes and rates > 0; a default is always allowed (a seed of 0)
+        least = min(values)
+        default_bounds = (min(1, least), None) if kind is int else None if least > 0 else (least, None)
         return _number(kind, getattr(config_cls, "BOUNDS", {}).get(field.name, default_bounds))
     return kind
 
