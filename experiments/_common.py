@@ -363,7 +363,7 @@ def progress(iterable, desc, total=None):
 
 
 def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=(), compute_seconds=None, files=()):
-    """results.json (metadata + results), results.csv (rows), the figures and any (name, text) files, each atomically."""
+    """results.json (metadata + results), results.csv (rows), figures and (name, text) files, each atomically."""
     out_dir = Path(out_dir)
     remove_stale_temporaries(out_dir)
     for fig_name, fig in figures:

@@ -90,8 +90,8 @@ def markdown(report, cfg):
              f"({', '.join(devices[:2])}{', ...' if len(devices) > 2 else ''}), "
              f"JAX {meta.get('jax_version', '?')}, matmul precision {meta.get('matmul_precision', '?')}; "
              f"every number below is read from `<name>/results.json`. "
-             f"Compute time of the whole suite: {total:.0f} s ({total / 60:.1f} min; stored parts are reused on a rerun, "
-             f"and counted here with the time they took when computed)."
+             f"Compute time of the whole suite: {total:.0f} s ({total / 60:.1f} min; stored parts are reused on a "
+             f"rerun, and counted here with the time they took when computed)."
              + (" **Quick mode: small sizes, few seeds; the numbers are indicative only.**" if quick else ""), ""]
     for name, r in report.items():
         parts += [f"## {QUESTIONS[name]}", "", getattr(_report_text, name)(r["results"]), ""]

@@ -281,12 +281,15 @@ def test_quick_never_writes_over_a_full_run(tmp_path, capsys):
     assert json.loads((tmp_path / "results.json").read_text())["metadata"]["config"]["mode"] == "full"
 
 
-def test_parse_config_flags_and_quick():
+def test_parse_config_flags_and_quick(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default folders are made (a writability check) under the current one
     cfg = _common.parse_config(why_average.Config, ["--quick", "--seeds", "4", "--batch-sizes", "8", "32"], "x")
-    assert cfg.seeds == 4 and cfg.batch_sizes == (8, 32) and cfg.num_iterations == why_average.Config.quick().num_iterations
+    assert cfg.seeds == 4 and cfg.batch_sizes == (8, 32)
+    assert cfg.num_iterations == why_average.Config.quick().num_iterations
     assert cfg.out_dir == str(Path("results", "quick", "x")) and cfg.mode == "quick"
     assert _common.parse_config(why_average.Config, [], "x").out_dir == str(Path("results", "x"))
-    assert _common.parse_config(report.Config, ["--quick"], "report", folder="").out_dir == str(Path("results", "quick"))
+    report_cfg = _common.parse_config(report.Config, ["--quick"], "report", folder="")
+    assert report_cfg.out_dir == str(Path("results", "quick"))
     with pytest.raises(SystemExit):
         _common.parse_config(placement.Config, ["--dtypes", "float8"], "placement")
     assert _common.parse_config(placement.Config, ["--seed", "0", "--out", "o"], "placement").seed == 0  # BOUNDS

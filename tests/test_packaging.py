@@ -6,8 +6,9 @@ break there. .ci/run builds the wheel and runs the commands from a venv outside 
 """
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
