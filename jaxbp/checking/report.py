@@ -28,6 +28,7 @@ class Report:
     first_divergent: str | None  # the quantity there: "dZ2", "dA1", "dW2", ...
     notes: tuple = ()
     fd: bool = False
+    context: tuple = ()  # what was called and how its output was read (assignment, call, dA keys, stand-ins)
 
     @property
     def ok(self):
@@ -69,7 +70,9 @@ class Report:
                   f"m={self.m}  placement={self.placement!r}",
                   f"reference: jax.grad of J ({reduction}) in float64; your grads are {self.dtype}: "
                   f"tolerance {self.tolerance:.0e} on ‖u − r‖ / (‖u‖ + ‖r‖)"]
-        footer = [f"where: {where}"] + [f"note: {n}" for n in self.notes] + [f"result: {result}"]
+        header += list(self.context)
+        footer = ([f"where: {where}"] if self.first_divergent_layer is not None else []) + \
+            [f"note: {n}" for n in self.notes] + [f"result: {result}"]
         return header, footer
 
     def __str__(self):
