@@ -14,8 +14,10 @@ from jaxbp.backprop import (
     linear_backward,
     reduction_for,
 )
-from jaxbp.checking.checker import KINDS, BackwardFnError, Report, check, course_backward
+from jaxbp.checking.checker import KINDS, BackwardFnError, Report, course_backward
 from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
+from jaxbp.course.assignments import LearnerError
+from jaxbp.course.grading import check
 from jaxbp.model import (
     Cache,
     Layer,
@@ -37,6 +39,7 @@ __all__ = [
     "Cache",
     "KINDS",
     "Layer",
+    "LearnerError",
     "Placement",
     "Report",
     "Start",

@@ -28,8 +28,9 @@ import numpy as np
 from jaxbp.checking.compare import rel_error
 
 # The course's own mistakes (hidden layers, caches, C2W1's L2 and dropout); see candidates().
+# wrong-activation and dropout-mask-wrong are the forward's (a learner's forward, checked by jaxbp.course).
 COURSE_KINDS = ("dAL-reused", "wrong-layer-dA", "wrong-layer-cache", "l2-missing", "l2-without-1/m", "l2-doubled",
-                "dropout-mask-missing", "dropout-not-scaled")
+                "dropout-mask-missing", "dropout-not-scaled", "dropout-mask-wrong", "wrong-activation")
 KINDS = ("ok", "scale", "missing-1/m", "double-1/m", "transpose", "wrong-activation-derivative",
          "derivative-at-A", "sign", "wrong-reduction-axis", "shape", "nonfinite", "unexplained",
          *COURSE_KINDS)
@@ -276,8 +277,8 @@ def _course_candidates(ref):
         for kind, value, text in wrong:
             for l in range(L, 0, -1):
                 yield kind, l, text.format(l=l) + f" ({lam})", dZL, dict(l2={l: value})
-            yield kind, L, text.format(l="") + f" in every layer ({lam})", dZL, dict(l2=dict.fromkeys(range(1, L + 1),
-                                                                                                      value))
+            yield kind, None, text.format(l="") + f" in every layer ({lam})", dZL, dict(
+                l2=dict.fromkeys(range(1, L + 1), value))
     if ref.mask is not None:
         kp = ref.keep_prob
         for kind, text, fn in (
@@ -290,7 +291,7 @@ def _course_candidates(ref):
             for l in reversed(hidden_layers):
                 yield kind, l, text.format(l=l, kp=kp) + " in backward", dZL, dict(mask={l: fn(l)})
             if L > 2:
-                yield (kind, L - 1, text.format(l="[l]", kp=kp) + " in every hidden layer", dZL,
+                yield (kind, None, text.format(l="[l]", kp=kp) + " in every hidden layer", dZL,
                        dict(mask={l: fn(l) for l in hidden_layers}))
 
 
@@ -312,10 +313,10 @@ def explain(user, wrong, ref, tol):
         if not best_hits:
             break
         for n in best_hits:
-            origin = best[1]
+            origin = best[1]  # None: the same mistake made in every layer, nothing inherited
             layer_n = int(n[2:])
-            prefix = "" if layer_n == origin else f"inherited from layer {origin}: "
-            found[n] = (best[0], origin, prefix + best[2])
+            prefix = "" if origin in (None, layer_n) else f"inherited from layer {origin}: "
+            found[n] = (best[0], origin or layer_n, prefix + best[2])
         left -= best_hits
     return found
 

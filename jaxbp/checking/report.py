@@ -64,8 +64,9 @@ class Report:
                  f"first divergence at layer {self.first_divergent_layer} ({self.first_divergent}), "
                  f"counting from L = {len(self.layer_dims) - 1} down")
         n_wrong = len(self.wrong)
-        result = (f"OK: all {len(self.rows)} gradients match" if self.ok else
-                  f"WRONG: {n_wrong} of {len(self.rows)} gradients")
+        noun = "gradients" if all(r.name.startswith("d") for r in self.rows) else "values"  # a forward's too
+        every = "the" if len(self.rows) == 1 else f"all {len(self.rows)}"
+        result = f"OK: {every} {noun} match" if self.ok else f"WRONG: {n_wrong} of {len(self.rows)} {noun}"
         header = [f"jaxbp.check  hidden={self.hidden}  output={self.output}  layer_dims={self.layer_dims}  "
                   f"m={self.m}  placement={self.placement!r}",
                   f"reference: jax.grad of J ({reduction}) in float64; your grads are {self.dtype}: "

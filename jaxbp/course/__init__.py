@@ -12,5 +12,5 @@ from jaxbp.course.convert import (
     to_course_caches,
 )
 
-__all__ = ["dA_convention", "dA_keys", "dA_note", "from_course", "from_course_caches", "grads_from_course", "grads_to_course", "to_course",
-           "to_course_caches"]
+__all__ = ["dA_convention", "dA_keys", "dA_note", "from_course", "from_course_caches", "grads_from_course",
+           "grads_to_course", "to_course", "to_course_caches"]

@@ -111,6 +111,6 @@ def dA_note(grads, layer_dims):
         return None
     keys = ", ".join(f"dA{k}" for k in ks)
     if convention == "old":
-        return (f"read {keys} as dA[l] under \"dA\" + str(l + 1) (the 2017-2019 notebooks' keys: dA{ks[0]} "
+        return (f"{keys} read as dA[l] under \"dA\" + str(l + 1) (the 2017-2019 notebooks' keys: dA{ks[0]} "
                 f"holds dA[{ks[0] - 1}])")
-    return f"read {keys} as dA[l] under \"dA\" + str(l) (the newer notebooks' keys: dA{ks[0]} holds dA[{ks[0]}])"
+    return f"{keys} read as dA[l] under \"dA\" + str(l) (the newer notebooks' keys: dA{ks[0]} holds dA[{ks[0]}])"
