@@ -138,7 +138,8 @@ def hints(err, frames, *, module=None, formats=()):
     sizes = re.findall(r"size of (?:corresponding boolean )?axis is (\d+)", msg)
     if "boolean index did not match" in msg and sizes:
         out.append(f"an array with {sizes[0]} row(s) masked by one with {sizes[-1]}: dA[l] and Z[l] both have n[l] "
-                   "rows; this dA is from another layer (dAL, (n_y, m), fed to a hidden layer, or a layer index off by one)")
+                   "rows; this dA is from another layer (dAL, (n_y, m), fed to a hidden layer, or a layer index off "
+                   "by one)")
     if "could not be broadcast" in msg:
         out.append("two arrays from different layers: dA[l], Z[l] and A[l] all have n[l] rows; check which layer "
                    "each one comes from (a dA from the wrong layer, or dAL fed to a hidden layer of another size)")

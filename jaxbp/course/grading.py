@@ -174,7 +174,8 @@ def _forward_rows(fa, fn, P, notes):
     rows, masks = [], None
     if net.cache == "tuple14":
         D = dict(entries)
-        rows += [_mask_row(n, D[n], (p.W.shape[0], P.m), P.keep_prob) for n, p in zip(("D1", "D2"), P.layers[:2], strict=True)]
+        rows += [_mask_row(n, D[n], (p.W.shape[0], P.m), P.keep_prob)
+                 for n, p in zip(("D1", "D2"), P.layers[:2], strict=True)]
         if all(r.ok for r in rows):
             masks = (D["D1"], D["D2"])
         else:
