@@ -121,6 +121,24 @@ def find(name, fn=None, *, role=None, cache=None):
     return options[0] if options else None
 
 
+def recognise(fns, name=None):
+    """The Assignment that fns (a function, or a (forward, backward) pair) are, or None.
+
+    By the (last) function's name, or name; a pair whose backward has another name is recognised from
+    its forward's name and the backward's parameter names (L_model_forward with my_backward(AL, Y, caches)).
+    """
+    backward = fns[-1]
+    a = find(name or getattr(backward, "__name__", ""), backward)
+    if a is not None or name or len(fns) != 2:
+        return a
+    fa = find(getattr(fns[0], "__name__", ""), fns[0], role="forward")
+    names = parameter_names(backward)
+    if fa is None or names is None:
+        return None
+    options = [x for x in ASSIGNMENTS if x.role == "backward" and NETS[x.net].cache == NETS[fa.net].cache]
+    return next((x for x in options if list(x.params) == names), None)
+
+
 class LearnerError(ValueError):
     """The learner's code raised, or cannot be called with the course's arguments (the CLI's exit 3)."""
 

@@ -75,7 +75,7 @@ def check(fn, *args, assignment=None, dims=None, m=None, seed=None, dtype=None, 
     fns = (fn, *args)
     backward = fns[-1]
     name = assignment or getattr(backward, "__name__", "")
-    a = assignments.find(name, backward)
+    a = assignments.recognise(fns, assignment)
     if a is None:
         raise UsageError(f"{name!r} is not one of the course's functions jaxbp knows ({', '.join(assignments.NAMES)}); "
                          "name it with assignment=... (--assignment), or call check(backward_fn, params, X, Y)")
@@ -93,7 +93,9 @@ def check(fn, *args, assignment=None, dims=None, m=None, seed=None, dtype=None, 
     if a.role == "forward":
         notes = []
         rows, _ = _forward_rows(a, fn, P, notes)
-        return _report(rows, P, notes, context, [P.X])
+        values = {"X": P.X, "Y": P.Y, "parameters": P.parameters, "keep_prob": P.keep_prob}
+        called = assignments.call_text(getattr(fn, "__name__", a.name), {k: values[k] for k in a.params})
+        return _report(rows, P, notes, (*context, f"called: {called}"), [P.X])
     generic = _generic_form(a, backward)
     if generic:
         return replace(checker.check(backward, P.parameters if generic == "parameters" else P.layers, P.X, P.Y,
@@ -176,8 +178,8 @@ def _forward_rows(fa, fn, P, notes):
         D = dict(entries)
         rows += [_mask_row(n, D[n], (p.W.shape[0], P.m), P.keep_prob)
                  for n, p in zip(("D1", "D2"), P.layers[:2], strict=True)]
-        if all(r.ok for r in rows):
-            masks = (D["D1"], D["D2"])
+        if all(r.kind in ("ok", "dropout-mask-wrong") and "other than 0 and 1" not in r.message for r in rows):
+            masks = (D["D1"], D["D2"])  # a mask keeping the wrong share is judged on its row; A follows from it
         else:
             masks = helpers.dropout_masks([(p.W.shape[0], P.m) for p in P.layers[:2]], P.keep_prob, P.seed)
     ref = reference.reference(P.layers, P.X, P.Y, hidden=net.hidden, output=net.output, placement=P.placement,

@@ -40,7 +40,7 @@ def _clean(source):
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         return None
-    return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in lines) + "\n"
+    return "\n".join("" if re.match(r"\s*[%!]|\s*[\w.]+\?\??\s*$", line) else line for line in lines) + "\n"
 
 
 def _bound(node):

@@ -80,3 +80,16 @@ def backward_propagation_with_dropout_no_mask(X, Y, cache, keep_prob):
 def backward_propagation_with_dropout_not_scaled(X, Y, cache, keep_prob):
     """Bug: masked but not divided by keep_prob, in both hidden layers."""
     return _backward(X, Y, cache, lambda D: D, lambda D: D)
+
+
+def forward_propagation_with_dropout_inverted_mask(X, parameters, keep_prob=0.5):
+    """Bug: D = (rand > keep_prob): keeps 1 - keep_prob of the units."""
+    A3, cache = forward_propagation_with_dropout(X, parameters, keep_prob)
+    Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3 = cache
+    D1, D2 = 1 - D1, 1 - D2
+    A1 = relu(Z1) * D1 / keep_prob
+    Z2 = W2 @ A1 + b2
+    A2 = relu(Z2) * D2 / keep_prob
+    Z3 = W3 @ A2 + b3
+    A3 = sigmoid(Z3)
+    return A3, (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)
