@@ -308,3 +308,16 @@ def test_grading_problem_is_numpy_from_default_rng():
     P = grading.problem(assignments.NETS["three_layer"], seed=3, m=8)
     again = grading.problem(assignments.NETS["three_layer"], seed=3, m=8)
     assert isinstance(P.X, np.ndarray) and np.array_equal(P.X, again.X) and P.parameters["W1"].shape == (5, 4)
+
+
+def test_course_pair_names_the_forward_when_the_forward_raises():
+    planar = module("planar")
+
+    def forward_propagation(X, parameters):
+        return planar.forward_propagation(X, parameters["W1"])  # a learner passing the wrong thing
+
+    with pytest.raises(LearnerError) as info:
+        jaxbp.check(forward_propagation, planar.backward_propagation)
+    text = str(info.value)
+    assert "jaxbp called: forward_propagation(X=ndarray (2, 64) float64, parameters=dict with keys W1, b1" in text
+    assert "in forward_propagation" in text and "backward_propagation(" not in text.split("jaxbp called:")[1]

@@ -10,15 +10,26 @@ Contract
         shape, transpose,         u has the wrong shape (expected shape in the course's
         wrong-reduction-axis      notation), is r.T, or is db summed over the wrong axis
         missing-1/m, double-1/m,  u = c r for one constant c (fitted by least squares and
-        sign, scale               snapped to m, 1/m, -1, 2, 1/2, 4, ...)
+        sign, scale               snapped to m, 1/m, -1, 2, 1/2, 4, ...; a size-1 u only
+                                  to a snapped c, or to the c fitted on the larger ones)
         wrong-activation-         u matches a recomputed candidate backprop with another g'
         derivative, derivative-   at a layer, g'(A) instead of g'(Z), or W instead of W.T
         at-A, transpose           in dA[l-1] = W[l].T dZ[l]
+        dAL-reused                the course's dAL fed to a hidden layer (dZ[l] = dAL * g'(Z[l]))
+        wrong-layer-dA            a hidden layer fed dA[k], k > l, of another layer
+        wrong-layer-cache         A[k], W[k] or Z[k] from another layer's cache (also a dW of the
+                                  wrong shape that is dZ[l] A[k].T)
+        l2-missing, l2-without-   the L2 term c W[l] (c = λ/m) absent, λ W[l], or 2 c W[l]
+        1/m, l2-doubled
+        dropout-mask-missing,     dA[l] not multiplied by D[l], or not divided by keep_prob
+        dropout-not-scaled
         unexplained               nothing above fits
+    (dropout-mask-wrong and wrong-activation are the forward's, used by jaxbp.course.grading.)
     Candidates run the reference's own loop (placement convention s = 1/m if deferred):
-        dW[l] = s dZ[l] A[l-1].T;  db[l] = s sum_i dZ[l];  dA[l-1] = W[l].T dZ[l];
+        dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s sum_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
         dZ[l-1] = dA[l-1] * g'(Z[l-1])
-    with one piece swapped, so a bug at layer l explains dW, db of layer l and below.
+    (c = λ/m with L2, M[l] = D[l] / keep_prob with dropout, else 0 and 1) with one piece swapped,
+    so a bug at layer l explains dW, db of layer l and below.
 """
 
 from dataclasses import dataclass

@@ -6,7 +6,8 @@
                                            the course's own definitions) answer, and its name goes in `used`.
 The stand-in's other names (load_planar_dataset, plot_decision_boundary, the test cases) import
 fine and raise a clear error only when called. Everything is undone on exit: sys.path, the
-import hook and the stand-in modules.
+import hook, the stand-ins and the modules imported from `folder` (another check, from another
+folder, gets its own dnn_utils).
 """
 
 import contextlib
@@ -94,6 +95,8 @@ def course_imports(folder):
     """Imports see `folder` first and jaxbp's stand-ins last; yields the list of stand-ins used."""
     finder = _Finder()
     folder = os.path.abspath(folder)
+    hidden = {n: sys.modules.pop(n) for n in list(sys.modules) if standin_names(n) is not None}  # another folder's
+    before = set(sys.modules)
     sys.path.insert(0, folder)
     sys.meta_path.append(finder)
     try:
@@ -101,8 +104,11 @@ def course_imports(folder):
     finally:
         sys.meta_path.remove(finder)
         sys.path.remove(folder)
-        for name in finder.used:
-            sys.modules.pop(name, None)
+        for name in set(sys.modules) - before:  # this folder's modules and the stand-ins: loaded afresh next time
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if name in finder.used or os.path.abspath(file).startswith(folder + os.sep):
+                del sys.modules[name]
+        sys.modules.update({n: m for n, m in hidden.items() if n not in sys.modules})
 
 
 def standin_note(used, where):
