@@ -3,6 +3,7 @@
 Notation: X (n_x, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1), Y (n_y, m); see README.md.
 """
 
+from jaxbp import layers
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.backprop import (
     BackwardStep,
@@ -63,6 +64,7 @@ __all__ = [
     "course_backward",
     "forward",
     "init_params",
+    "layers",
     "data_parallel_grads",
     "linear_backward",
     "linear_forward",

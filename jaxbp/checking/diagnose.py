@@ -4,14 +4,15 @@ Contract
     Everything here is NumPy float64 and compares the user's arrays u with the exact
     reference r (jax.grad in float64, prepared by jaxbp.check) with Ng's metric
         rel_error(u, r) = ||u - r|| / (||u|| + ||r||).
-    A parameter is ok when rel_error <= tol (tol from the user's dtype, see TOLERANCE).
+    A parameter is ok when ||u - r|| is within the rounding bound of a correct computation of this
+    problem (jaxbp.checking.compare: GROWTH u_p ||M||, p the precision the code computed in); every
+    "u equals a candidate" test below uses the same bound through `near(key, u, candidate, scale)`.
     Otherwise it gets exactly one kind from the closed vocabulary KINDS, tried in this order:
         nonfinite                 u holds NaN or Inf
         shape, transpose,         u has the wrong shape (expected shape in the course's
         wrong-reduction-axis      notation), is r.T, or is db summed over the wrong axis
         missing-1/m, double-1/m,  u = c r for one constant c (fitted by least squares and
-        sign, scale               snapped to m, 1/m, -1, 2, 1/2, 4, ...; a size-1 u only
-                                  to a snapped c, or to the c fitted on the larger ones)
+        sign, scale               snapped to m, 1/m, -1, 2, 1/2, 4, ...)
         wrong-activation-         u matches a recomputed candidate backprop with another g'
         derivative, derivative-   at a layer, g'(A) instead of g'(Z), or W instead of W.T
         at-A, transpose           in dA[l-1] = W[l].T dZ[l]
@@ -24,7 +25,7 @@ Contract
         dropout-mask-missing,     dA[l] not multiplied by D[l], or not divided by keep_prob
         dropout-not-scaled
         unexplained               nothing above fits
-    (dropout-mask-wrong and wrong-activation are the forward's, used by jaxbp.course.grading.)
+    (dropout-mask-wrong and wrong-activation are the forward's, used by jaxbp.course.)
     Candidates run the reference's own loop (placement convention s = 1/m if deferred):
         dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s sum_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
         dZ[l-1] = dA[l-1] * g'(Z[l-1])
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaxbp.checking import compare
 from jaxbp.checking.compare import rel_error
 
 # The course's own mistakes (hidden layers, caches, C2W1's L2 and dropout); see candidates().
@@ -45,18 +47,6 @@ COURSE_KINDS = ("dAL-reused", "wrong-layer-dA", "wrong-layer-cache", "l2-missing
 KINDS = ("ok", "scale", "missing-1/m", "double-1/m", "transpose", "wrong-activation-derivative",
          "derivative-at-A", "sign", "wrong-reduction-axis", "shape", "nonfinite", "unexplained",
          *COURSE_KINDS)
-
-# Ng's relative error that a *correct* backprop reaches, measured against jax.grad in float64:
-#   jaxbp.backward (sigmoid/tanh/relu/leaky_relu hidden x sigmoid/softmax/identity output x 4 depths up
-#   to (10, 20, 20, 10, 1) x m in {16, 64, 256} x 6 seeds x 2 placements): float32 worst 4.7e-6 (a db,
-#   where the sum over m cancels), float64 worst 5.8e-15; tests/gallery.py in NumPy float32 (336
-#   problems, both starts, both placements) worst 6.8e-7; in jax.numpy over 72 problems: float16 worst
-#   1.8e-2, bfloat16 worst 0.13 (8-bit mantissas: Z rounds across relu's kink).
-# float32 leaves ~20x head-room, float64 >1e4x (user code may take the course's dAL chain, whose rounding
-# grows like 1/(AL (1 - AL))); every mistake in the gallery is >= 1e-2 in float64/float32. 16-bit checks
-# are coarse: a factor 2 (rel error 1/3) is still caught, subtler mistakes may not be.
-TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "float16": 1e-1, "bfloat16": 0.3}
-
 
 @dataclass(frozen=True)
 class Row:
@@ -70,6 +60,7 @@ class Row:
     message: str
     fd_rel_error: float | None = None  # ||u - fd|| / (||u|| + ||fd||) when fd=True
     kinks: int | None = None  # ReLU kinks the finite differences of this parameter crossed
+    bound_ratio: float | None = None  # ||u - r|| / the rounding bound at the report's precision (<= 1: ok)
 
     @property
     def ok(self):
@@ -80,13 +71,13 @@ class Row:
         return "ok" if self.ok else "WRONG"
 
 
-def snap(c, m, rtol=1e-3):
-    """(value, text) of the recognisable constant c equals to rtol relative (1e-3), else (c, None)."""
+def snap(c, m):
+    """(value, text) of the recognisable constant c equals to 1e-3 relative, else (c, None)."""
     table = [(m, f"m = {m}"), (1 / m, f"1/m = 1/{m}"), (m * m, "m²"), (1 / (m * m), "1/m²"),
              (2, "2"), (0.5, "1/2"), (4, "4"), (0.25, "1/4"), (3, "3"), (1 / 3, "1/3")]
     table += [(-v, "−" + t) for v, t in table] + [(-1.0, "−1")]
     for value, text in table:
-        if abs(c / value - 1) <= rtol:
+        if abs(c / value - 1) <= 1e-3:
             return float(value), text
     return float(c), None
 
@@ -97,10 +88,10 @@ def expected_shape(name, l, shape):
     return f"{name} must be {symbols} = {tuple(shape)}"
 
 
-def _shape_row(name, l, u, r, m, tol):
+def _shape_row(name, l, u, r, m, near):
     """Diagnose u whose shape differs from r's: transpose, wrong-reduction-axis or shape."""
     want, got = expected_shape(name, l, r.shape), tuple(u.shape)
-    if name.startswith("dW") and got == r.T.shape and rel_error(u.T, r) <= tol:
+    if name.startswith("dW") and got == r.T.shape and near(name, u.T, r):
         return "transpose", f"{want}, got {got}: it is the transpose of {name} (dW = dZ A_prev.T)"
     if name.startswith("db"):
         n_l = r.shape[0]
@@ -116,9 +107,9 @@ def _shape_row(name, l, u, r, m, tol):
     return "shape", f"{want}, got {got}"
 
 
-def _scale_row(name, c, m, placement, rtol=1e-3):
+def _scale_row(name, c, m, placement):
     """kind, factor, message for u = c * r."""
-    value, text = snap(c, m, rtol)
+    value, text = snap(c, m)
     if text == "−1":
         return "sign", value, f"{name} = −1 × expected: wrong sign (dZ[L] = AL − Y, not Y − AL)"
     if placement != "sum" and value == m:
@@ -133,50 +124,32 @@ def _scale_row(name, c, m, placement, rtol=1e-3):
     return "scale", value, f"{name} = {text} × expected: extra constant factor{extra}"
 
 
-def first_pass(name, l, u, r, *, m, tol, placement):
+def first_pass(name, l, u, r, *, m, near, placement):
     """(kind, rel_error, factor, message) from u and r alone; kind None means 'try candidates'.
 
     With kind None, a factor (and its message) is a fitted scale to fall back on.
     """
     if u.shape != r.shape:
-        kind, message = _shape_row(name, l, u, r, m, tol)
+        kind, message = _shape_row(name, l, u, r, m, near)
         return kind, float("nan"), None, message
     if not np.all(np.isfinite(u)):
         n_bad = int(np.sum(~np.isfinite(u)))
         return "nonfinite", float("nan"), None, f"{name} holds {n_bad} NaN/Inf value(s) of {u.size}"
     e = rel_error(u, r)
-    if e <= tol:
+    if near(name, u, r):
         return "ok", e, None, ""
     rr = float(np.sum(r * r))
     if rr > 0:
         c = float(np.sum(u * r)) / rr
-        if c != 0 and rel_error(u, c * r) <= tol:
-            kind, factor, message = _scale_row(name, c, m, placement, *_size1_rtol(u, tol))
-            if u.size == 1 and "fitted" in message:  # any number is c × another: a fitted scale says nothing
-                return None, e, None, ""
-            # a fitted (unrecognised) factor is the last resort: a candidate may explain more
-            return (None if "fitted" in message else kind), e, factor, message
-    if u.ndim == 2 and u.shape[0] == u.shape[1] and rel_error(u, r.T) <= tol:
+        # u = c r, with c itself not within rounding of 1 (that would be a near miss, not a factor)
+        if c != 0 and near(name, u, c * r, scale=c) and not near(name, c * r, r):
+            kind, factor, message = _scale_row(name, c, m, placement)
+            if "fitted" in message:  # the last resort: a candidate may explain more; never for one number,
+                return None, e, (factor if u.size > 1 else None), (message if u.size > 1 else "")  # which any c fits
+            return kind, e, factor, message
+    if u.ndim == 2 and u.shape[0] == u.shape[1] and u.size > 1 and near(name, u, r.T, transpose=True):
         return "transpose", e, None, f"{name} is the transpose of the expected one (dW = dZ A_prev.T)"
     return None, e, None, ""
-
-
-def _size1_rtol(u, tol):
-    """A size-1 u equals c r for every c: only an exact (to the tolerance) recognisable factor counts."""
-    return (tol,) if u.size == 1 else ()
-
-
-def shared_scale(name, u, r, first, tol):
-    """("scale", c, message) for a size-1 u equal to c r where c is the factor fitted on larger parameters."""
-    fitted = [f for (kind, _, f, _), other in zip(first.values(), first, strict=True)
-              if kind is None and f is not None and other != name]
-    if u.size != 1 or not fitted or np.any(r == 0) or abs(max(fitted) / min(fitted) - 1) > tol:
-        return None
-    c = float(u.ravel()[0] / r.ravel()[0])
-    if abs(c / fitted[0] - 1) > tol:
-        return None
-    return "scale", c, f"{name} ≈ {c:.4g} × expected, the factor fitted on the larger parameters (fitted, not a " \
-        "recognisable one)"
 
 
 def run_candidate(ref, dZL, g_prime=None, transpose_at=(), *, upstream=None, mask=None, l2=None, A_prev=None,
@@ -306,19 +279,21 @@ def _course_candidates(ref):
                        dict(mask={l: fn(l) for l in hidden_layers}))
 
 
-def explain(user, wrong, ref, tol):
+def explain(user, wrong, ref, near):
     """{name: (kind, layer, message)} for the wrong names some candidate backprop reproduces.
 
     Greedy: the candidate reproducing most still-unexplained parameters wins (first listed on ties,
     so one layer beats all layers); repeat while any candidate reproduces one.
     """
     found, left = {}, set(wrong)
+    if not left:
+        return found
     runs = [(kind, l, msg, grads) for kind, l, msg, dZL, kw in candidates(ref)
             if (grads := run_candidate(ref, dZL, **kw)) is not None]
     while left:
         best, best_hits = None, set()
         for kind, l, msg, grads in runs:
-            hits = {n for n in left if user[n].shape == grads[n].shape and rel_error(user[n], grads[n]) <= tol}
+            hits = {n for n in left if near(n, user[n], grads[n])}
             if len(hits) > len(best_hits):
                 best, best_hits = (kind, l, msg), hits
         if not best_hits:
@@ -332,20 +307,21 @@ def explain(user, wrong, ref, tol):
     return found
 
 
-def explain_shape(name, u, ref, tol):
+def explain_shape(name, u, ref, near):
     """(kind, message) for a dW of the wrong shape that is dZ[l] A[k].T with A[k] from another layer, else None."""
     l = int(name[2:])
     if not name.startswith("dW") or u.ndim != 2:
         return None
     s = 1 / ref.m if ref.placement == "deferred" else 1
     for k in (k for k in range(ref.L + 1) if k != l - 1 and ref.A[k].shape[0] == u.shape[1]):
-        if u.shape[0] == ref.dZ[l - 1].shape[0] and rel_error(u, s * ref.dZ[l - 1] @ ref.A[k].T) <= tol:
+        M = s * near.M[("dZ", l)] @ np.abs(ref.A[k]).T  # the candidate's own magnitudes
+        if u.shape[0] == ref.dZ[l - 1].shape[0] and compare.close(u, s * ref.dZ[l - 1] @ ref.A[k].T, M, near.precision):
             return "wrong-layer-cache", (f"{expected_shape(name, l, ref.W[l - 1].shape)}, got {tuple(u.shape)} = "
                                          f"dZ{l} A{k}.T: A{k} is taken where A{l - 1} belongs")
     return None
 
 
-def locate(user_steps, rows, ref, tol):
+def locate(user_steps, rows, ref, near):
     """(l, quantity, notes): the first layer from L down whose dZ, dW, db or dA_prev diverges.
 
     user_steps maps ("dZ", l) / ("dA", l) to the user's arrays. An intermediate equal to m or 1/m
@@ -366,9 +342,9 @@ def locate(user_steps, rows, ref, tol):
             u = user_steps[(q, i)]
             if u.shape != r.shape or not np.all(np.isfinite(u)):
                 return l, name, _placement_notes(other, ref)
-            if rel_error(u, r) <= tol:
+            if near((q, i), u, r):
                 continue
-            factors = [f for f in ("1/m", "m") if rel_error(u, (1 / ref.m if f == "1/m" else ref.m) * r) <= tol]
+            factors = [f for f, c in (("1/m", 1 / ref.m), ("m", ref.m)) if near((q, i), u, c * r, scale=c)]
             if layer_ok and factors:
                 other.setdefault(factors[0], []).append(name)
                 continue

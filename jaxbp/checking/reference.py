@@ -58,7 +58,7 @@ class Reference:
 
 
 def _sigmoid(Z):
-    return 0.5 * (1 + np.tanh(0.5 * Z))  # = 1 / (1 + exp(-Z)) without overflow
+    return np.exp(-np.logaddexp(0, -Z))  # = 1 / (1 + exp(-Z)) without overflow, and > 0 where Z << 0
 
 
 # NumPy float64 g and g' (same predicates at the kinks as activations.py; tests compare the two).
@@ -119,7 +119,8 @@ def reference(layers, X, Y, *, hidden, output, placement, lambd=0.0, keep_prob=1
     g_prime_at_Z = {n: tuple(g(Z) for Z in Zs) for n, g in NP_G_PRIME.items()}
     acts = [hidden] * (L - 1) + [output]
     g_prime_at_A = tuple(None if a == "softmax" else NP_G_PRIME[a](A[l]) for l, a in enumerate(acts, start=1))
-    dAL = None if output == "softmax" else np.asarray(backprop.output_dAL(AL, Y64, output=output))
+    with np.errstate(divide="ignore", invalid="ignore"):  # AL rounds to 0 or 1 at a converged point: dAL is Inf
+        dAL = None if output == "softmax" else np.asarray(backprop.output_dAL(AL, Y64, output=output))
     k = m if placement == "deferred" else 1  # deferred (and sum) dZ is per example: m dJ/dZ of the mean
     return Reference(
         grads={f"d{q}{l}": getattr(g, q) for l, g in enumerate(grads, start=1) for q in "Wb"},

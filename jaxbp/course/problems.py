@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxbp.checking import checker
+from jaxbp.checking import checker, compare
 from jaxbp.checking.report import Report
 from jaxbp.course import assignments
 
@@ -45,16 +45,19 @@ def problem(net, *, dims=None, m=64, seed=1, dtype=np.float64, lambd=None, keep_
                    net.keep_prob if keep_prob is None else float(keep_prob), placement)
 
 
-def tolerance(arrays):
-    """(dtype name, tolerance) for values compared outside the checker (the checker's own rule)."""
-    return checker._tolerance([np.asarray(x) for x in arrays if hasattr(x, "dtype")])
+def precision(arrays):
+    """The least precise floating dtype among the arrays: what values compared outside the checker are judged in
+    (by compare's bound, GROWTH u_p ||M||, with each value's own magnitudes M)."""
+    names = {compare.precision_of(np.asarray(x).dtype) for x in arrays
+             if hasattr(x, "dtype") and np.issubdtype(np.asarray(x).dtype, np.floating)}
+    return max(names or {"float64"}, key=compare.UNIT_ROUNDOFF.get)
 
 
 def report(rows, P, notes, context, arrays, *, layer_dims=None, hidden=None):
     """A Report of rows compared outside the checker (a forward's values, a cost, a one-layer function)."""
-    dtype, tol = tolerance([*arrays, *P.parameters.values()] if P else arrays)
+    p = precision([*arrays, *P.parameters.values()] if P else arrays)
     net = P.net if P else assignments.NETS["step"]
-    return Report(tuple(rows), dtype=dtype, tolerance=tol, placement=P.placement if P else "deferred",
+    return Report(tuple(rows), dtype=p, precision=p, placement=P.placement if P else "deferred",
                   hidden=hidden or net.hidden, output=net.output,
                   layer_dims=layer_dims or tuple(P.layers[0].W.shape[1:]) + tuple(p.W.shape[0] for p in P.layers),
                   m=P.m if P else arrays[0].shape[1], first_divergent_layer=None, first_divergent=None,

@@ -4,17 +4,19 @@
     linear_activation_backward(dA, cache, activation) -> (...)       cache = ((A_prev, W, b), Z); both activations
     relu_backward(dA, cache), sigmoid_backward(dA, cache) -> dZ      cache = Z
 A_prev's first column and b[0] are 0, so Z[0, 0] == 0 exactly and relu's kink is part of the check.
+Judged by compare's bound GROWTH u_p ||M|| (p the least precise dtype in or out), with the magnitudes
+    M_Z = |W| |A_prev| + |b|,  M_dZ = |dA| |g'(Z)| + |dA| G2 M_Z,  M_dW = M_dZ |A_prev|.T / m,
+    M_db = Σ_i M_dZ / m,  M_dA_prev = |W|.T M_dZ           (G2 bounds |g''|, as in compare.magnitudes)
 A wrong output is matched against another g', g' at A, and relu'(0) = 1.
 """
 
 import numpy as np
 
-from jaxbp.checking import diagnose, reference
-from jaxbp.checking.compare import rel_error
+from jaxbp.checking import compare, diagnose, reference
 from jaxbp.checking.diagnose import Row
 from jaxbp.course import assignments
 from jaxbp.course.assignments import NETS
-from jaxbp.course.problems import report, tolerance
+from jaxbp.course.problems import precision, report
 
 
 def check_step(a, fn, *, dims, m, seed, dtype, context, **_):
@@ -46,15 +48,24 @@ def check_step(a, fn, *, dims, m, seed, dtype, context, **_):
             rows.append(Row("output" + suffix, 1, float("nan"), "shape", None,
                             f"{a.name} must return {a.returns}; got {type(out).__name__}"))
             continue
-        _, tol = tolerance([dA, A_prev, W, b, *(x for x in outs if hasattr(x, "dtype"))])
+        near = compare.Near(_magnitudes(act, dA, A_prev, W, b, Z),
+                            precision([dA, A_prev, W, b, *(x for x in outs if hasattr(x, "dtype"))]))
         for n, u in zip(names, outs, strict=True):
-            rows.append(_step_row(n + suffix, n, u, ref, act, (dA, A_prev, W, Z), tol, m))
+            rows.append(_step_row(n + suffix, n, u, ref, act, (dA, A_prev, W, Z), near, m))
     dtype_rows = [dA, A_prev, W]
     return report(rows, None, notes, (*context, *(f"called: {c}" for c in called)), dtype_rows,
                    layer_dims=(n_prev, n_l), hidden="relu" if a.name != "sigmoid_backward" else "sigmoid")
 
 
-def _step_row(name, key, u, ref, act, inputs, tol, m):
+def _magnitudes(act, dA, A_prev, W, b, Z):
+    """{"dZ", "dW", "db", "dA_prev": M} of one layer's backward (module docstring)."""
+    dA, A_prev, W, b, Z = (np.abs(np.asarray(x, np.float64)) for x in (dA, A_prev, W, b, Z))
+    m = A_prev.shape[1]
+    MdZ = dA * np.abs(reference.NP_G_PRIME[act](np.asarray(Z))) + dA * compare._G2.get(act, 0.0) * (W @ A_prev + b)
+    return {"dZ": MdZ, "dW": MdZ @ A_prev.T / m, "db": np.sum(MdZ, axis=1, keepdims=True) / m, "dA_prev": W.T @ MdZ}
+
+
+def _step_row(name, key, u, ref, act, inputs, near, m):
     """One output of a one-layer backward against jax.grad's, with the wrong-g' candidates."""
     r = ref[key]
     if u is None or not hasattr(u, "shape"):
@@ -64,9 +75,11 @@ def _step_row(name, key, u, ref, act, inputs, tol, m):
     if u.shape != r.shape and key in ("dA_prev", "dZ"):
         return Row(name, 1, float("nan"), "shape", None, f"{name} must be {r.shape} (the shape of "
                    f"{'A_prev' if key == 'dA_prev' else 'Z'}), got {u.shape}")
-    kind, e, factor, message = diagnose.first_pass(name, 1, u, r, m=m, tol=tol, placement="deferred")
+    kind, e, factor, message = diagnose.first_pass(key, 1, u, r, m=m, near=near, placement="deferred")
+    ratio = compare.judge(u, r, near.M[key], (near.precision,))[1] if u.shape == r.shape else None
+    message = message.replace(key, name, 1) if message.startswith(key) else message
     if kind is not None:
-        return Row(name, 1, e, kind, factor, message)
+        return Row(name, 1, e, kind, factor, message, bound_ratio=ratio)
     dA, A_prev, W, Z = (np.asarray(x, np.float64) for x in inputs)
     g = reference.NP_G_PRIME
     alts = [(f"{alt}′ fits where {act}′ belongs", g[alt](Z)) for alt in g if alt not in (act, "leaky_relu")]
@@ -79,9 +92,10 @@ def _step_row(name, key, u, ref, act, inputs, tol, m):
         dZ = dA * g_prime
         value = {"dZ": dZ, "dW": dZ @ A_prev.T / m, "db": np.sum(dZ, axis=1, keepdims=True) / m,
                  "dA_prev": W.T @ dZ}[key]
-        if value.shape == u.shape and rel_error(u, value) <= tol:
-            return Row(name, 1, e, "wrong-activation-derivative", None, f"{name}: {text}")
+        if near(key, u, value):
+            return Row(name, 1, e, "wrong-activation-derivative", None, f"{name}: {text}", bound_ratio=ratio)
     if factor is not None:
-        return Row(name, 1, e, "scale", factor, message)
-    return Row(name, 1, e, "unexplained", None, f"{name}: rel error {e:.2g}, no recognised mistake fits")
+        return Row(name, 1, e, "scale", factor, message, bound_ratio=ratio)
+    return Row(name, 1, e, "unexplained", None, f"{name}: rel error {e:.2g}, no recognised mistake fits",
+               bound_ratio=ratio)
 
