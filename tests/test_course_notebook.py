@@ -22,7 +22,7 @@ def test_notebook_runs_only_imports_that_definitions_use_and_no_other_cell():
     assert "plt" not in vars(module)  # matplotlib is imported in the notebook but no definition uses it
     assert "X" not in vars(module) and "gradients" not in vars(module)  # assignments and calls are not run
     assert notes == []  # magics, !pip and np.dot? are blanked, the %%time cell skipped: every cell parses
-    assert module.__jaxbp_standins__ == ["testCases", "public_tests", "gc_utils"]
+    assert module.__jaxbp_standins__ == ["gc_utils", "public_tests", "testCases"]
     assert module.__jaxbp_globals__["m"] == (3, 2, "m = X.shape[1]")
 
 
@@ -36,7 +36,7 @@ def test_notebook_check_from_the_command_line_says_which_helpers_stood_in(capsys
     assert cli.main(["check", f"{NB}:backward_propagation_n", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert "notebook: " in out and "imports and definitions only, no cell run" in out
-    assert "helpers: testCases, public_tests, gc_utils not found beside" in out and "result: OK" in out
+    assert "helpers: gc_utils, public_tests, testCases not found beside" in out and "result: OK" in out
 
 
 def test_notebook_helper_beside_it_is_used(tmp_path, capsys):
@@ -48,7 +48,7 @@ def test_notebook_helper_beside_it_is_used(tmp_path, capsys):
     assert cli.main(["check", f"{tmp_path / 'nb.ipynb'}:forward_propagation_n,backward_propagation_n",
                      "--no-cache"]) == 0
     out = capsys.readouterr().out
-    assert "helpers: testCases, public_tests not found" in out and "gc_utils" not in out.split("helpers:")[1].split(
+    assert "helpers: public_tests, testCases not found" in out and "gc_utils" not in out.split("helpers:")[1].split(
         "\n")[0].split("not found")[0]
 
 
