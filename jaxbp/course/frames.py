@@ -146,7 +146,8 @@ def hints(err, frames, *, module=None, formats=()):
     if "not aligned" in msg or "mismatch in its core dimension" in msg:
         out.append("a matrix product whose inner sizes differ: dW = dZ @ A_prev.T, dA_prev = W.T @ dZ; a missing or "
                    "extra .T, or an array from another layer")
-    if "0-dimensional arrays can be converted" in msg or "length-1 arrays can be converted" in msg:
+    if any(t in msg for t in ("0-dimensional arrays can be converted", "length-1 arrays can be converted",
+                              "array with ndim > 0 to a scalar")):  # NumPy >= 2.4 raises; 1.25 to 2.3 warn
         out.append("NumPy 2 refuses float() or int() of an array with dimensions, even of size 1: use "
                    "float(np.squeeze(x)) or x.item()")
     if isinstance(err, AssertionError) and (node := _asserted(line)) is not None:
