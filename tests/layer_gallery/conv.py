@@ -83,7 +83,7 @@ def _backward(dZ, cache, *, bug=None):
                         db[:, :, :, c] += dZ[i, h, w, c]
         if bug == "pad-slice":
             dA_prev[i, :, :, :] = da_prev_pad[pad:-pad, pad:-pad, :]  # the course's hint: empty at pad = 0
-        elif bug != "padded":
+        elif bug not in ("padded", "never-unpadded"):
             dA_prev[i, :, :, :] = da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]
     if bug == "padded":
         return dA_prev_pad, dW, db
@@ -94,6 +94,10 @@ def _backward(dZ, cache, *, bug=None):
 
 def conv_backward(dZ, cache):
     return _backward(dZ, cache)
+
+
+def never_unpadded_conv_backward(dZ, cache):
+    return _backward(dZ, cache, bug="never-unpadded")
 
 
 def stride_ignored_conv_backward(dZ, cache):
@@ -145,7 +149,8 @@ def _vectorised(dZ, cache, *, bug=None):
     dA_pad = np.zeros_like(A_pad)
     for h in range(n_H):
         for w in range(n_W):
-            dA_pad[:, h * stride:h * stride + f, w * stride:w * stride + f, :] += np.einsum("abkc,ic->iabk", W, dZ[:, h, w])
+            window = (slice(None), slice(h * stride, h * stride + f), slice(w * stride, w * stride + f))
+            dA_pad[window] += np.einsum("abkc,ic->iabk", W, dZ[:, h, w])
     if bug == "per-example":
         dW = np.einsum("ihwkab,ihwc->iabkc", windows, dZ)
     elif bug == "swapped-filter-axes":
@@ -153,6 +158,8 @@ def _vectorised(dZ, cache, *, bug=None):
     else:
         dW = np.einsum("ihwkab,ihwc->abkc", windows, dZ)
     db = np.sum(dZ, axis=(0, 1, 2), keepdims=bug != "flat-db")
+    if bug == "mean-db":
+        db = np.mean(dZ, axis=(0, 1, 2), keepdims=True)
     if bug == "pad-slice":
         return dA_pad[:, pad:-pad, pad:-pad, :], dW, db
     dA_prev = dA_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev, :]
@@ -160,13 +167,26 @@ def _vectorised(dZ, cache, *, bug=None):
         dA_prev = dA_prev.transpose(0, 2, 1, 3)
     if bug == "sign":
         dW = -dW
-    if bug == "divide-by-zeros":  # stands for any division by a count that is 0
-        db = db / np.count_nonzero(db == 0)
+    if bug == "divide-by-zeros":  # stands for any division by a count that is 0 (a notebook shows a warning)
+        with np.errstate(divide="ignore"):
+            db = db / np.count_nonzero(db == 0)
     return dA_prev, dW, db
 
 
 def vectorised_conv_backward(dZ, cache):
     return _vectorised(dZ, cache)
+
+
+def mean_db_conv_backward(dZ, cache):
+    return _vectorised(dZ, cache, bug="mean-db")
+
+
+def float32_inside_conv_backward(dZ, cache):
+    """Computes in float32 and hands back float64 (np.zeros' default dtype)."""
+    A_prev, W, b, hparameters = cache
+    dA_prev, dW, db = _vectorised(dZ.astype(np.float32), (A_prev.astype(np.float32), W.astype(np.float32), b,
+                                                         hparameters))
+    return dA_prev.astype(np.float64), dW.astype(np.float64), db.astype(np.float64)
 
 
 def per_example_conv_backward(dZ, cache):

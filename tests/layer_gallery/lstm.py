@@ -60,7 +60,7 @@ def _cell_backward(da_next, dc_next, cache, *, bug=None):
     (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters) = cache
     n_x, m = xt.shape
     n_a, m = a_next.shape
-    dot = da_next * np.tanh(c_next) * ot * (1 - ot)
+    dot = da_next * (c_next if bug == "no-tanh" else np.tanh(c_next)) * ot * (1 - ot)
     dc = dc_next + ot * (1 - np.square(np.tanh(c_next))) * da_next
     if bug == "brackets":  # the 2018 notebook's formulas (9)-(11) without the brackets
         dcct = dc_next * it + ot * (1 - np.square(np.tanh(c_next))) * it * da_next * (1 - np.square(cct))
@@ -98,6 +98,10 @@ def lstm_cell_backward(da_next, dc_next, cache):
     return _cell_backward(da_next, dc_next, cache)
 
 
+def no_tanh_lstm_cell_backward(da_next, dc_next, cache):
+    return _cell_backward(da_next, dc_next, cache, bug="no-tanh")
+
+
 def brackets_lstm_cell_backward(da_next, dc_next, cache):
     return _cell_backward(da_next, dc_next, cache, bug="brackets")
 
@@ -124,7 +128,7 @@ def _backward(da, caches, *, bug=None, cell=lstm_cell_backward):
     dc_prevt = np.zeros((n_a, m))
     grads = {k: np.zeros_like(parameters[k[1:]]) for k in ("dWf", "dWi", "dWc", "dWo", "dbf", "dbi", "dbc", "dbo")}
     for t in reversed(range(T_x)):
-        if bug == "not-carried":  # the 2018 notebook
+        if bug == "not-carried":  # da_prev not carried (dc_prev is)
             gradients = cell(da[:, :, t], dc_prevt, caches[t])
         elif bug == "da-not-added":
             gradients = cell(da_prevt, dc_prevt, caches[t])

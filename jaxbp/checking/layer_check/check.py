@@ -86,7 +86,8 @@ def _report(layer, backward, forward, cases, refs, user, seed, dtype):
                                             lambda i=index: candidates(layer, seed, dtype)[i], precision))
     rows = tuple(verdicts.row(n, stage, [results[n] for results in per_case]) for stage, n in stages)
     if any(r.stage == "forward" and not r.ok for r in rows):
-        notes.append(f"your {getattr(forward, '__name__', 'forward')} differs from jaxbp.layers' forward: fix it first; "
+        name = getattr(forward, "__name__", "forward")
+        notes.append(f"your {name} differs from jaxbp.layers' forward: fix it first; "
                      "the backward was fed its cache")
     return LayerReport(layer, getattr(backward, "__name__", "backward"),
                        getattr(forward, "__name__", "forward") if forward else None, rows,

@@ -181,8 +181,12 @@ def _recurrent_magnitudes(fam, i, u):
     for t in range(T_x):
         weight = T_x - t  # the k-th step of the backward (k = T_x - 1 - t) weighs k + 1
         da_next, dc_next = (np.abs(g) for g in received[t])
-        cell = (lambda s: loops.rnn_cell_backward(da_next, s, abs_p, absolute=True)) if fam.startswith("rnn") else \
-            (lambda s: loops.lstm_cell_backward(da_next, dc_next, s, abs_p, absolute=True))
+        if fam.startswith("rnn"):
+            def cell(s, da_next=da_next):
+                return loops.rnn_cell_backward(da_next, s, abs_p, absolute=True)
+        else:
+            def cell(s, da_next=da_next, dc_next=dc_next):
+                return loops.lstm_cell_backward(da_next, dc_next, s, abs_p, absolute=True)
         g = loops.with_forward_errors(cell, {k: np.abs(v) for k, v in steps[t].items()}, E[t])
         for k, v in g.items():
             if k.startswith(("dW", "db")):
@@ -228,12 +232,19 @@ _CELL_LSTM = (("brackets", "missing-brackets", "dc̃, dΓ_u and dΓ_f multiply t
               ("forget-no-ft", "missing-forget-gate", "dc_prev lacks the Γ_f factor: c_next = Γ_f c_prev + ..., so "
                "dc_prev = (dc_next + Γ_o (1 − tanh²(c_next)) da_next) Γ_f"),
               ("dft-from-c_next", "wrong-cache-value", "dΓ_f uses c_next: the forget gate multiplies c_prev"))
-_THROUGH_TIME = (("carry-", "not-carried-through-time", "each step gets da[:, :, t] alone: da_prev{} not passed "
-                  "from step t + 1 (the 2018 notebook's lstm_backward); da_next = da[:, :, t] + da_prevt"),
-                 ("add-none", "da-not-added", "da[:, :, t] is never added: step t's cell gets da_prevt alone; pass "
-                  "da[:, :, t] + da_prevt"),
-                 ("add-last", "da-not-added", "only da[:, :, T_x - 1] enters (as the starting da_prevt): add "
-                  "da[:, :, t] to da_prevt at every step"))
+_RNN_TIME = (("carry-", "not-carried-through-time", "each step gets da[:, :, t] alone: da_prev is not passed from "
+               "step t + 1; call rnn_cell_backward(da[:, :, t] + da_prevt, caches[t])"),)
+_LSTM_TIME = (("carry-", "not-carried-through-time", "each step gets da[:, :, t] alone and dc_next = 0: da_prev and "
+               "dc_prev are not passed from step t + 1 (the 2018 notebook's lstm_backward); call "
+               "lstm_cell_backward(da[:, :, t] + da_prevt, dc_prevt, caches[t])"),
+              ("carry-c", "not-carried-through-time", "da_prev is not passed from step t + 1: da_next = "
+               "da[:, :, t] + da_prevt"),
+              ("carry-a", "not-carried-through-time", "dc_prev is not passed from step t + 1: pass step t + 1's "
+               "dc_prev as dc_next"))
+_ADDED = (("add-none", "da-not-added", "da[:, :, t] is never added: step t's cell gets da_prevt alone; pass "
+           "da[:, :, t] + da_prevt"),
+          ("add-last", "da-not-added", "only da[:, :, T_x - 1] enters (as the starting da_prevt): add da[:, :, t] to "
+           "da_prevt at every step"))
 CANDIDATES = {
     "conv": (("stride-ignored", "stride-ignored", "{} matches the backward with windows at (h, w), not (h·stride, "
               "w·stride): vert_start = h * stride, horiz_start = w * stride"),
@@ -258,7 +269,7 @@ CANDIDATES = {
              ("max-routing", "wrong-mode", "average mode routed as max pooling: mode is ignored; average pooling "
               "spreads dA / (f·f) over the window (distribute_value)", "average")),
     "rnn_cell": _CELL_RNN, "lstm_cell": _CELL_LSTM,
-    "rnn": _CELL_RNN + _THROUGH_TIME, "lstm": _CELL_LSTM + _THROUGH_TIME,
+    "rnn": _CELL_RNN + _RNN_TIME + _ADDED, "lstm": _CELL_LSTM + _LSTM_TIME + _ADDED,
     "batchnorm": (("missing-mean-term", "missing-mean-term", "dx lacks the −Σ_i dout term: μ depends on every x, "
                    "dx = (γ/(Nσ)) (N dout − Σ dout − x̂ Σ(dout x̂)); in the graph form, dx needs dμ/N"),
                   ("missing-variance-term", "missing-variance-term", "dx lacks the −x̂ Σ_i(dout x̂) term: σ depends on "
@@ -275,16 +286,8 @@ def candidates(layer, seed, dtype):
     for case in problem(layer, seed, dtype):
         runs = []
         for bug, kind, message, *mode in CANDIDATES[fam]:
-            if mode and mode[0] != case.mode:
-                continue
-            if bug == "carry-":
-                carries = (("", ""),) if fam == "rnn" else (("", " and dc_prev"), ("c", ""), ("a", " (dc_prev)"))
-                for carry, what in carries:
-                    text = message.format(what) if carry != "a" else "dc_prev is not passed from step t + 1: " \
-                        "lstm_cell_backward(da_next, dc_prevt, ...) with the dc_prev of step t + 1"
-                    runs.append((kind, text, _backward(layer, case, bug=f"carry-{carry}")))
-                continue
-            runs.append((kind, message, _backward(layer, case, bug=bug)))
+            if not mode or mode[0] == case.mode:
+                runs.append((kind, message, _backward(layer, case, bug=bug)))
         out.append(runs)
     return tuple(out)
 
@@ -295,8 +298,9 @@ def factors(layer, name, dims, mode):
     fam, out = family(layer), []
     is_param = name.startswith(("dW", "db")) or name in ("dgamma", "dbeta")
     if fam == "conv" and name == "db":
-        n = dims["f"] ** 2 * dims["n_C_prev"]
-        out.append((n, f"f·f·n_C_prev = {n}", "bias-in-window-sum"))
+        n, k = dims["f"] ** 2 * dims["n_C_prev"], dims["m"] * dims["n_H"] * dims["n_W"]
+        out += [(n, f"f·f·n_C_prev = {n}", "bias-in-window-sum"),
+                (1 / k, f"1/(m·n_H·n_W) = 1/{k} (np.mean where np.sum belongs)", "scale")]
     if fam == "pool" and mode == "average":
         f = dims["f"]
         out += [(f * f, f"f·f = {f * f}", "average-not-divided"), (f, f"f = {f}", "average-not-divided")]

@@ -9,10 +9,12 @@ Calls, with the course's argument conventions (positional, in the course's order
     lstm_cell_forward(xt, a_prev, c_prev, parameters) -> (a_next, c_next, yt_pred, cache);
         lstm_cell_backward(da_next, dc_next, cache) -> dict
     lstm_forward(x, a0, parameters) -> (a, y, c, caches);  lstm_backward(da, caches) -> dict
-    batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache);  batchnorm_backward(_alt)(dout, cache) -> (dx, dgamma, dbeta)
+    batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache);
+        batchnorm_backward(dout, cache), batchnorm_backward_alt(dout, cache) -> (dx, dgamma, dbeta)
 A dict's keys are the course's (dxt, da_prev, dWax, ...; dx, da0, ...); extra keys are ignored.
 """
 
+import dataclasses
 import os
 import re
 import sysconfig
@@ -47,7 +49,8 @@ SIGNATURES = {
     "rnn": Signature("rnn_forward", ("x", "a0", "parameters"), ("a", "y_pred", "caches"), "rnn_backward",
                      ("da", "caches"), "dict", "(list of T_x cell caches (a_next, a_prev, xt, parameters), x)"),
     "lstm_cell": Signature("lstm_cell_forward", ("xt", "a_prev", "c_prev", "parameters"),
-                           ("a_next", "c_next", "yt_pred", "cache"), "lstm_cell_backward", ("da_next", "dc_next", "cache"),
+                           ("a_next", "c_next", "yt_pred", "cache"), "lstm_cell_backward",
+                           ("da_next", "dc_next", "cache"),
                            "dict", "(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)"),
     "lstm": Signature("lstm_forward", ("x", "a0", "parameters"), ("a", "y", "c", "caches"), "lstm_backward",
                       ("da", "caches"), "dict", "(list of T_x lstm cell caches, x)"),
@@ -78,7 +81,7 @@ class Missing:
 def signature(layer):
     s = SIGNATURES[family(layer)]
     if layer == "batchnorm_alt":
-        s = Signature(**{**s.__dict__, "backward": "batchnorm_backward_alt"})
+        s = dataclasses.replace(s, backward="batchnorm_backward_alt")
     return s
 
 
@@ -228,8 +231,9 @@ def hints(err, frames, fn, course_name, args, kwargs, context):
         missing = getattr(err, "name", None) or (re.findall(r"'(\w+)'", msg) or [""])[0]
         params = context.get("parameter_keys", ())
         if missing in params:
+            name = getattr(fn, "__name__", course_name)
             out.append(f"{missing} is read as a global (a notebook variable, set only where the notebook ran): inside "
-                       f"{getattr(fn, '__name__', course_name)} take it from the dict, {missing} = parameters[\"{missing}\"]")
+                       f"{name} take it from the dict, {missing} = parameters[\"{missing}\"]")
         elif missing in ("stride", "pad", "f"):
             out.append(f"{missing} comes from the hyperparameters: {missing} = hparameters[\"{missing}\"]")
         elif missing in SHAPE_SYMBOLS:

@@ -2,10 +2,11 @@
 
 Contract
     The precision follows jaxbp.checking.checker's rule: the coarsest precision some output needed among
-    float64, the inputs' and the returned arrays' precisions (never finer than the inputs'), and float32 by evidence (every comparable output within float32's bound, at least 2/3
-    outside float64's, and float32 resolving every reference) for code that computes in float32 but
-    returns float64. Per case, each output is judged by diagnosis.py's order; a row takes the kind most
-    of its failing cases share (the first failing case's on ties) and names the cases it holds in.
+    float64, the inputs' and the returned arrays' precisions (never finer than the inputs'), and float32
+    by evidence (every comparable output within float32's bound, at least 2/3 outside float64's, and
+    float32 resolving every reference) for code that computes in float32 but returns float64. Per case,
+    each output is judged in diagnosis.py's order; a row takes the kind most of its failing cases share
+    (the first failing case's on ties) and names the cases it holds in.
 """
 
 from collections import Counter
@@ -53,8 +54,8 @@ def first_pass(layer, name, u, r, M, case, precision):
     if isinstance(u, Missing):
         return "missing", None, u.message
     if u.shape != r.shape:
-        return (*shape_kind(layer, name, u, r, M, case, close)[:1], None, shape_kind(layer, name, u, r, M, case,
-                                                                                      close)[1])
+        kind, message = shape_kind(layer, name, u, r, M, case, close)
+        return kind, None, message
     if not np.all(np.isfinite(u)):
         return "nonfinite", None, f"{name} holds {int(np.sum(~np.isfinite(u)))} NaN/Inf value(s) of {u.size}"
     if close(u, r, M):
@@ -109,7 +110,8 @@ def shape_kind(layer, name, u, r, M, case, close):
             inner = close(u[:, p:p + d["n_H_prev"], p:p + d["n_W_prev"], :], r, M)
             return "padding-not-stripped", (f"{head}: the padded gradient (m, n_H_prev + 2 pad, n_W_prev + 2 pad, "
                                             f"n_C_prev) with pad = {p}" + ("; its interior is right" if inner else "")
-                                            + ": strip the padding, da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]")
+                                            + ": strip the padding, "
+                                            "da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]")
     m = d.get("m", d.get("N"))
     if u.ndim == r.ndim + 1 and got[0] == m and got[1:] == r.shape and close(u.sum(axis=0), r, M):
         return "not-summed-over-examples", f"{head}: one {name} per example (a leading axis of m = {m}); sum over them"
