@@ -1,7 +1,9 @@
 """check_layer on learner-style layer code (tests/layer_gallery): correct code is ok in float64 and float32,
 every named mistake is found with its kind and output, raising code is explained (exit code 3)."""
 
+import linecache
 import re
+import types
 
 import pytest
 from layer_gallery import batchnorm, conv, lstm, pool, rnn
@@ -164,6 +166,23 @@ def test_check_layer_report_prints_a_table():
     assert "dW = −1 × expected: wrong sign" in text
 
 
+def test_check_layer_wrong_forward_is_reported_first():
+    def doubled_conv_forward(A_prev, W, b, hparameters):
+        Z, cache = conv.conv_forward(A_prev, W, b, hparameters)
+        return 2 * Z, cache
+
+    report = check_layer(conv.conv_backward, doubled_conv_forward)
+    assert [(r.name, r.stage, r.kind) for r in report.wrong] == [("Z", "forward", "scale")]
+    assert any("doubled_conv_forward differs from jaxbp.layers' forward: fix it first" in n for n in report.notes)
+
+    def no_cache_conv_forward(A_prev, W, b, hparameters):
+        return conv.conv_forward(A_prev, W, b, hparameters)[0]
+
+    report = check_layer(conv.conv_backward, no_cache_conv_forward)
+    assert {r.kind for r in report.rows} == {"missing"}
+    assert report["dW"].message.startswith("not run: conv_forward must return (Z, cache); got ndarray")
+
+
 def test_check_layer_inputs_are_fresh_per_call():
     def spoiling_conv_backward(dZ, cache):  # writes into every argument it gets
         A_prev, W, b, hparameters = cache
@@ -235,6 +254,25 @@ def test_check_layer_target_raising_code_exits_3_with_the_learner_frames(names, 
     assert "jaxbp called: " in text and "ndarray (" in text
     for s in shown:
         assert s in text, text
+
+
+def test_check_layer_target_notebook_global_names_the_cell():
+    """A module as jaxbp.course.notebook's loader builds it: cells compiled as "<path> [cell N]", and the notebook's
+    top-level assignments (not run) in __jaxbp_globals__."""
+    source = ("import numpy as np\n\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+              "    a_next = np.tanh(parameters['Waa'] @ a_prev + Wax @ xt + parameters['ba'])\n"
+              "    return a_next, a_next, (a_next, a_prev, xt, parameters)\n")
+    filename = "Building_a_RNN.ipynb [cell 4]"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    module = types.ModuleType("learner_notebook")
+    module.__jaxbp_globals__ = {"Wax": (3, 2, "Wax = np.random.randn(5, 3)")}
+    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102
+    module.rnn_cell_backward = rnn.rnn_cell_backward
+    code, text = check_layer_target(module, "rnn_cell_forward,rnn_cell_backward")
+    assert code == 3
+    assert 'File "Building_a_RNN.ipynb [cell 4]", line 4, in rnn_cell_forward' in text
+    assert "in the notebook, Wax is a global set in cell 3 (`Wax = np.random.randn(5, 3)`)" in text
+    assert 'Wax = parameters["Wax"]' in text
 
 
 def test_check_layer_target_exit_codes():

@@ -8,8 +8,10 @@ jaxbp made with the arguments' shapes, and a hint). See the package docstring fo
 """
 
 from jaxbp.checking.layer_check import exact, learner, verdicts
-from jaxbp.checking.layer_check.diagnosis import FORWARD, backward_outputs, candidates, magnitudes
+from jaxbp.checking.layer_check.candidates import candidates
+from jaxbp.checking.layer_check.kinds import FORWARD, backward_outputs
 from jaxbp.checking.layer_check.learner import BY_NAME, LayerCodeError, Missing, signature
+from jaxbp.checking.layer_check.magnitudes import magnitudes
 from jaxbp.checking.layer_check.problems import LAYERS, family, problem
 from jaxbp.checking.layer_check.report import LayerReport
 

@@ -1,4 +1,5 @@
-"""The course's backward passes once more, in NumPy float64, with one piece swappable and on absolute values.
+"""The course's conv, pool and batch norm backwards once more, in NumPy float64: one piece swappable, or on
+absolute values.
 
 Contract
     One function per layer family, vectorised over examples (and filters/channels), looping only over
@@ -11,7 +12,7 @@ Contract
         the sum of the absolute values of every term a correct backward adds (Higham's running error
         bound), and |dB/dv| <= dB(|v|)/dv, so D B(|v|)[E] bounds what the cached values' own rounding,
         u E, does to the outputs (taken as a one-sided difference along E; B is increasing). E, in
-        units of u, follows each forward operation (forward_errors):
+        units of u, follows each forward operation (recurrent.py's *_forward_errors, batchnorm_statistics):
             z = W concat + b:  E_z = |W| |concat| + |b| + |W| E_concat
             a = tanh(z):       E_a = |a| + (1 - a^2) E_z;    sigmoid g: E_g = g + g (1 - g) E_z
             c = f c_prev + i c~:  E_c = |f c_prev| + |i c~| + |c_prev| E_f + |f| E_c_prev + |c~| E_i + |i| E_c~
@@ -20,24 +21,15 @@ Contract
                                E_1/sigma = (1/sigma)(1 + E_var / (2 (var + eps))),
                                E_x_hat = |x_hat| + E_xmu / sigma + |xmu| E_1/sigma
         and E is the forward outputs' own M. Conv and pool read no forward output: M = B(|v|).
-    Through time (rnn, lstm) B(|v|) would compound |W|'s gain at every step (for the LSTM here 10^5 looser
-    than the rounding it bounds), so each step is evaluated alone, at the exact gradient it receives and
-    its cached values (the local terms of one step: a cell's own B(|v|) + D B(|v|)[E]), and weighed by
-    the steps whose rounding its inputs carry: step t of the forward by t + 1, the k-th step of the
-    backward by k + 1. That is, the relative error of the carried a, c, da_prev, dc_prev grows by one
-    step's local rounding per step: true when the Jacobians through time do not amplify the rounding
-    more than the gradient itself, which holds for these well-conditioned problems and is measured
-    (tests/test_check_layers.py: worst correct-code ratios over seeds).
-    bug="...": the same backward with one piece swapped for a learner's mistake (diagnosis.py names
+    Through time, step by step: recurrent.py.
+    bug="...": the same backward with one piece swapped for a learner's mistake (candidates.py names
         them); the candidates a learner's wrong output is compared with.
 """
 
 import numpy as np
 
-GATES = ("f", "i", "c", "o")
 
-
-def _om(x, absolute):
+def one_minus(x, absolute):
     """1 - x, or 1 + x on magnitudes."""
     return 1 + x if absolute else 1 - x
 
@@ -125,131 +117,6 @@ def pool_backward(dA, A_prev, f, stride, mode, *, bug=None):
             else:
                 dA_prev[:, rows, cols, :] += contribution
     return {"dA_prev": dA_prev}
-
-
-# ---------------------------------------------------------------- RNN and LSTM
-def rnn_cell_backward(da_next, step, p, *, bug=None, absolute=False):
-    """The course's rnn_cell_backward; step = {a_next, a_prev, xt}; bug: "derivative-at-A" (1 - tanh(a_next)^2),
-    "missing-activation-derivative" (dz = da_next), "dWaa-from-a_next"."""
-    a_next = step["a_next"]
-    if bug == "derivative-at-A":
-        dtanh = 1 - np.tanh(a_next) ** 2
-    else:
-        dtanh = 1.0 if bug == "missing-activation-derivative" else _om(a_next**2, absolute)
-    dz = dtanh * da_next  # (n_a, m)
-    return {"dxt": p["Wax"].T @ dz, "da_prev": p["Waa"].T @ dz, "dWax": dz @ step["xt"].T,
-            "dWaa": dz @ (a_next if bug == "dWaa-from-a_next" else step["a_prev"]).T,
-            "dba": np.sum(dz, axis=1, keepdims=True)}
-
-
-def lstm_cell_backward(da_next, dc_next, step, p, *, bug=None, absolute=False):
-    """The course's lstm_cell_backward; step = {a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, tanh_c};
-    bug: "brackets" / "brackets-c-f" (the 2018 notebook's dc~, dΓ_u, dΓ_f, or dc~ and dΓ_f only: the
-    activation's derivative multiplies only the da_next term), "derivative-at-A" (1 - tanh(cct)^2),
-    "forget-no-dc_next" (dc_prev = da_next ot (1 - tanh^2) ft), "forget-no-ft" (dc_prev = dc),
-    "dft-from-c_next" (dΓ_f with c_next for c_prev)."""
-    s, om = step, (lambda x: _om(x, absolute))  # noqa: E731
-    ft, it, cct, ot, tanh_c = s["ft"], s["it"], s["cct"], s["ot"], s["tanh_c"]
-    through_a = da_next * ot * om(tanh_c**2)  # the da_next part of dc
-    dc = dc_next + through_a
-    c_prev = s["c_next"] if bug == "dft-from-c_next" else s["c_prev"]
-    dcct_prime = 1 - np.tanh(cct) ** 2 if bug == "derivative-at-A" else om(cct**2)
-    value = {"c": it, "i": cct, "f": c_prev}  # what dc is multiplied by before each gate's derivative
-    prime = {"c": dcct_prime, "i": it * om(it), "f": ft * om(ft)}
-    bracketed = {"brackets": "cif", "brackets-c-f": "cf"}.get(bug, "")
-    dgates = {g: (dc_next * value[g] + through_a * value[g] * prime[g]) if g in bracketed
-              else dc * value[g] * prime[g] for g in "cif"}
-    dgates["o"] = da_next * tanh_c * ot * om(ot)
-    concat = np.concatenate([s["a_prev"], s["xt"]], axis=0)  # (n_a + n_x, m)
-    n_a = s["a_prev"].shape[0]
-    dconcat = sum(p[f"W{g}"].T @ dgates[g] for g in GATES)
-    dc_prev = {"forget-no-dc_next": through_a * ft, "forget-no-ft": dc}.get(bug, dc * ft)
-    out = {"dxt": dconcat[n_a:], "da_prev": dconcat[:n_a], "dc_prev": dc_prev}
-    for g in GATES:
-        out[f"dW{g}"], out[f"db{g}"] = dgates[g] @ concat.T, np.sum(dgates[g], axis=1, keepdims=True)
-    return out
-
-
-def through_time(cell, da, steps, *, carry="ac", add="all", record=None):
-    """The course's rnn_backward / lstm_backward loop over t = T_x - 1 .. 0 with the cell backward `cell`.
-
-    carry: which of da_prev ("a") and dc_prev ("c") pass from step t + 1 to step t ("" in the 2018 notebook);
-    add: "all" (da_next = da[:, :, t] + da_prevt), "none" (da[:, :, t] never added), "last" (only
-    da[:, :, T_x - 1], the starting da_prevt). record: a dict that gets {t: (da_next, dc_next)}."""
-    T_x, zeros = da.shape[2], np.zeros(da.shape[:2])
-    da_prevt, dc_prevt = (da[:, :, -1] if add == "last" else zeros), zeros
-    grads, dx = {}, [None] * T_x
-    for t in reversed(range(T_x)):
-        da_next = zeros + (da[:, :, t] if add == "all" else 0) + (da_prevt if "a" in carry else 0)
-        dc_next = dc_prevt if "c" in carry else zeros
-        if record is not None:  # the gradients step t receives, for magnitudes
-            record[t] = (da_next, dc_next)
-        g = cell(da_next, dc_next, steps[t])
-        dx[t], da_prevt, dc_prevt = g["dxt"], g["da_prev"], g.get("dc_prev", zeros)
-        for k, v in g.items():
-            if k.startswith(("dW", "db")):
-                grads[k] = grads.get(k, 0) + v
-    return {"dx": np.stack(dx, axis=-1), "da0": da_prevt, **grads}
-
-
-def rnn_forward_steps(x, a0, p):
-    """[{a_next, a_prev, xt}] per step of the course's rnn_forward."""
-    steps, a_prev = [], a0
-    for t in range(x.shape[2]):
-        xt = x[:, :, t]
-        a_next = np.tanh(p["Waa"] @ a_prev + p["Wax"] @ xt + p["ba"])
-        steps.append({"a_next": a_next, "a_prev": a_prev, "xt": xt})
-        a_prev = a_next
-    return steps
-
-
-def rnn_forward_errors(steps, p):
-    """Per step, the error magnitudes (units of u) the step's own operations add to a_next (module docstring),
-    with a_prev taken as exact: the local part; diagnosis.py weighs the steps."""
-    W, U, b = np.abs(p["Waa"]), np.abs(p["Wax"]), np.abs(p["ba"])
-    out = []
-    for s in steps:
-        E_z = W @ np.abs(s["a_prev"]) + U @ np.abs(s["xt"]) + b
-        out.append({"a_next": np.abs(s["a_next"]) + (1 - s["a_next"] ** 2) * E_z})
-    return out
-
-
-def lstm_forward_steps(x, a0, c0, p):
-    """[{a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, tanh_c}] per step of the course's lstm_forward."""
-    steps, a_prev, c_prev = [], a0, c0
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    for t in range(x.shape[2]):
-        xt = x[:, :, t]
-        concat = np.concatenate([a_prev, xt], axis=0)
-        z = {g: p[f"W{g}"] @ concat + p[f"b{g}"] for g in GATES}
-        gate = {g: np.tanh(z[g]) if g == "c" else sig(z[g]) for g in GATES}
-        c_next = gate["f"] * c_prev + gate["i"] * gate["c"]
-        tanh_c = np.tanh(c_next)
-        steps.append({"a_next": gate["o"] * tanh_c, "c_next": c_next, "a_prev": a_prev, "c_prev": c_prev,
-                      "ft": gate["f"], "it": gate["i"], "cct": gate["c"], "ot": gate["o"], "xt": xt, "tanh_c": tanh_c})
-        a_prev, c_prev = steps[-1]["a_next"], c_next
-    return steps
-
-
-def lstm_forward_errors(steps, p):
-    """Per step, the error magnitudes (units of u) the step's own operations add to its cached values, with
-    a_prev and c_prev taken as exact: the local part (module docstring); diagnosis.py weighs the steps."""
-    out = []
-    names = {"f": "ft", "i": "it", "c": "cct", "o": "ot"}
-    for s in steps:
-        concat = np.abs(np.concatenate([s["a_prev"], s["xt"]], axis=0))
-        E = {}
-        for g, k in names.items():
-            E_z = np.abs(p[f"W{g}"]) @ concat + np.abs(p[f"b{g}"])
-            v = s[k]
-            E[k] = np.abs(v) + ((1 - v**2) if g == "c" else v * (1 - v)) * E_z
-        f, i, cc, c_prev = s["ft"], s["it"], s["cct"], np.abs(s["c_prev"])
-        E["c_next"] = f * c_prev + np.abs(i * cc) + c_prev * E["ft"] + np.abs(cc) * E["it"] + i * E["cct"]
-        tc = s["tanh_c"]
-        E["tanh_c"] = np.abs(tc) + (1 - tc**2) * E["c_next"]
-        E["a_next"] = np.abs(s["a_next"]) + np.abs(tc) * E["ot"] + s["ot"] * E["tanh_c"]
-        out.append(E)
-    return out
 
 
 def with_forward_errors(backward, values, errors):

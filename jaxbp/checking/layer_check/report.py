@@ -28,7 +28,7 @@ class LayerRow:
 
     name: str  # the course's name: "dA_prev", "dWf", "dgamma"; forward outputs "Z", "a_next", ...
     stage: str  # "forward" or "backward"
-    kind: str  # one of diagnosis.KINDS
+    kind: str  # one of kinds.KINDS
     rel_error: float  # in `case` (nan when not comparable there)
     bound_ratio: float | None  # in `case`: the worst over the cases when ok
     factor: float | None  # u = factor * r for the factor kinds (snapped or fitted), else None

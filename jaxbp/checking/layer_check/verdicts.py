@@ -5,7 +5,7 @@ Contract
     float64, the inputs' and the returned arrays' precisions (never finer than the inputs'), and float32
     by evidence (every comparable output within float32's bound, at least 2/3 outside float64's, and
     float32 resolving every reference) for code that computes in float32 but returns float64. Per case,
-    each output is judged in diagnosis.py's order; a row takes the kind most of its failing cases share
+    each output is judged in kinds.py's order; a row takes the kind most of its failing cases share
     (the first failing case's on ties) and names the cases it holds in.
 """
 
@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 from jaxbp.checking import compare
-from jaxbp.checking.layer_check.diagnosis import expected_shape, factors, permutations, snap
+from jaxbp.checking.layer_check.kinds import expected_shape, factors, permutations, snap
 from jaxbp.checking.layer_check.learner import Missing, signature
 from jaxbp.checking.layer_check.problems import family
 from jaxbp.checking.layer_check.report import CaseResult, LayerRow
