@@ -112,8 +112,7 @@ def test_check_layer_correct_code_is_ok(name, dtype):
     assert report.ok, str(report)
     assert report.precision == dtype and report.dtype == dtype
     assert max(r.bound_ratio for r in report.rows) <= CORRECT_RATIO
-    assert [r.stage for r in report.rows].count("forward") == (0 if forward is None else len(report.rows) - len(
-        [r for r in report.rows if r.stage == "backward"]))
+    assert any(r.stage == "forward" for r in report.rows) == (forward is not None)  # the forward's outputs, checked
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
