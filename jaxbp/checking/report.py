@@ -28,6 +28,7 @@ class Report:
     first_divergent: str | None  # the quantity there: "dZ2", "dA1", "dW2", ...
     notes: tuple = ()
     fd: bool = False
+    context: tuple = ()  # what was called and how its output was read (assignment, call, dA keys, stand-ins)
 
     @property
     def ok(self):
@@ -64,14 +65,17 @@ class Report:
                  f"first divergence at layer {self.first_divergent_layer} ({self.first_divergent}), "
                  f"counting from L = {len(self.layer_dims) - 1} down")
         n_wrong = len(self.wrong)
-        result = (f"OK: all {len(self.rows)} gradients match" if self.ok else
-                  f"WRONG: {n_wrong} of {len(self.rows)} gradients")
+        noun = "gradients" if all(r.name.startswith("d") for r in self.rows) else "values"  # a forward's too
+        every = "the" if len(self.rows) == 1 else f"all {len(self.rows)}"
+        result = f"OK: {every} {noun} match" if self.ok else f"WRONG: {n_wrong} of {len(self.rows)} {noun}"
         header = [f"jaxbp.check  hidden={self.hidden}  output={self.output}  layer_dims={self.layer_dims}  "
                   f"m={self.m}  placement={self.placement!r}",
                   f"reference: jax.grad of J ({reduction}) in float64; judged in {self.precision} ({self.dtype} "
                   "in and out): ok when ‖u − r‖ is within the rounding bound of a correct computation of this problem "
                   "(÷ bound ≤ 1)"]
-        footer = [f"where: {where}"] + [f"note: {n}" for n in self.notes] + [f"result: {result}"]
+        header += list(self.context)
+        footer = ([f"where: {where}"] if self.first_divergent_layer is not None else []) + \
+            [f"note: {n}" for n in self.notes] + [f"result: {result}"]
         return header, footer
 
     def __str__(self):
