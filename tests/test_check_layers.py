@@ -297,3 +297,15 @@ def test_check_layer_reference_compiles_once_per_layer_kind():
     for seed in (2, 3):
         assert check_layer(conv.vectorised_conv_backward, seed=seed).ok
     assert exact._compiled("conv") is compiled and compiled._cache_size() == n
+
+
+def test_jaxbp_check_routes_layer_functions_to_the_layer_checker(capsys):
+    from pathlib import Path
+
+    from jaxbp import cli
+
+    conv = Path(__file__).parent / "layer_gallery" / "conv.py"
+    assert cli.main(["check", f"{conv}:conv_forward,conv_backward"]) == 0
+    assert "result: OK" in capsys.readouterr().out
+    assert cli.main(["check", f"{conv}:stride_ignored_conv_backward"]) == 1
+    assert "stride-ignored" in capsys.readouterr().out
