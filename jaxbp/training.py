@@ -84,7 +84,7 @@ GRADS_FROM = ("backprop", "autodiff")
 DEFAULTS = {"learning_rate": 0.0075, "beta": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 USES = {"sgd": ("learning_rate",), "momentum": ("learning_rate", "beta"),
         "adam": ("learning_rate", "beta1", "beta2", "epsilon")}  # the hyperparameters each name reads
-RANGES = {"learning_rate": "a finite real number > 0", "epsilon": "a finite real number > 0",
+RANGES = {"learning_rate": "a finite real number > 0 (or an optax schedule)", "epsilon": "a finite real number > 0",
           "beta": "a real number in [0, 1)", "beta1": "a real number in [0, 1)", "beta2": "a real number in [0, 1)"}
 
 
