@@ -306,7 +306,7 @@ def check_hyperparameter(name, value, dtype, *, scalar=True):
     expected = RANGES[name]
     if isinstance(value, (bool, np.bool_, str, bytes)) or not (isinstance(value, (int, float, np.number))
                                                             or hasattr(value, "dtype")):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
     value_dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
     if not (jnp.issubdtype(value_dtype, jnp.floating) or jnp.issubdtype(value_dtype, jnp.integer)):
         raise ValueError(f"{name} must be {expected}, got dtype {value_dtype}: {value!r}")
