@@ -288,6 +288,22 @@ def process_local_columns(mesh, X, Y):
     return global_array(X), global_array(Y), columns
 
 
+def _replicated(mesh, tree):
+    """tree's arrays (the same on every process) as arrays replicated over every device of mesh.
+
+    device_put takes host arrays for a sharding that spans other processes' devices, so each
+    leaf goes through NumPy (a PRNG key through its key data).
+    """
+    replicated = NamedSharding(mesh, P())
+
+    def put(x):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.device_put(np.asarray(x), replicated)
+
+    return jax.tree.map(put, tree)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -437,8 +453,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
         layout = choose_layout(layer_dims, m if batch_size is None else batch_size)
     key = key if batch_size is not None else None
     if process_local:  # every other input is the same on every process: replicate it over the mesh
-        params, key, hyper, state, columns = jax.device_put((params, key, hyper, state, columns),
-                                                            NamedSharding(mesh, P()))
+        params, key, hyper, state, columns = _replicated(mesh, (params, key, hyper, state, columns))
     params, costs, state = _run_jit(params, X, Y, key, hyper, state, columns, hidden=hidden, output=output,
                                     optimizer=optimizer, schedule=schedule, grads_from=grads_from,
                                     placement=placement, start=start, num_iterations=num_iterations,
