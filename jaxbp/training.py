@@ -388,8 +388,10 @@ def _check_state(state, tx, params):
         raise TypeError(f"state must be the TrainState a run returned (return_state=True), got {type(state).__name__}")
     want = jax.eval_shape(tx.init, params)
     got = jax.eval_shape(lambda s: s, state.opt_state)
-    if jax.tree.structure(got) != jax.tree.structure(want) or any(
-            (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want))):
+    same = jax.tree.structure(got) == jax.tree.structure(want) and all(
+        (a.shape, a.dtype) == (b.shape, b.dtype)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True))
+    if not same:
         raise ValueError(f"state.opt_state does not match this optimizer and params: expected {want}, got {got}")
     step = state.step
     if jnp.ndim(step) != 0 or not jnp.issubdtype(jnp.asarray(step).dtype, jnp.integer):
