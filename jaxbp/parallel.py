@@ -229,7 +229,10 @@ def pmean_error(local_means, counts):
     local_means: a sequence of D grads trees, mean_k = (1/n_k) sum_{i in shard k} dW(i).
     It is zero when every n_k = m/D, or when every shard's mean is the same.
     """
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = tuple(counts)
+    if not counts or sum(counts) < 1:
+        raise ValueError(f"counts must hold the n_k of at least one non-empty shard, got {counts}")
+    counts = np.asarray(_counts(counts, sum(counts), len(counts)), dtype=np.float64)
     if len(local_means) != counts.size:
         raise ValueError(f"local_means must have one grads tree per count ({counts.size}), got {len(local_means)}")
     weights = 1 / counts.size - counts / counts.sum()  # (D,), they sum to 0

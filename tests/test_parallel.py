@@ -111,6 +111,8 @@ def test_pmean_of_means_wrong_by_the_predicted_amount():
     assert rel_error(ours, exact) <= TOL_F64
     even = parallel.pmean_of_means_grads(params, X, Y, counts=(100,) * 4, hidden="tanh")
     assert rel_error(even, exact) <= TOL_F64  # equal shards: pmean of means is the mean
+    with pytest.raises(ValueError, match="counts must be non-negative ints"):
+        parallel.pmean_error(means, (200.5, 99.5, 60, 40))
     zero = parallel.pmean_error(means, (100,) * 4)
     assert all(float(jnp.max(jnp.abs(z))) == 0 for z in jax.tree.leaves(zero))
 
@@ -290,11 +292,11 @@ WORKER = textwrap.dedent('''
         X_p, Y_p = X[:, mine], Y[:, mine]                 # all this process passes on
         grads = parallel.data_parallel_grads(params, X_p, Y_p, mesh=mesh, process_local=True, hidden="tanh")
         out[f"grads {m_0}"] = rel_error(grads, model.autodiff_grads(params, X, Y, hidden="tanh"))
-        for batch_size in (None, 300):                    # full batch; mini-batches of 300 (a ragged 103)
-            kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=12, batch_size=batch_size, key=k4)
-            got, costs = train(params, X_p, Y_p, mesh=mesh, process_local=True, **kw)
-            want, want_costs = train(params, X, Y, **kw)  # one device, every column
-            out[f"train {m_0} {batch_size}"] = max(rel_error(got, want), rel_error(costs, want_costs))
+        batch_size = None if m_0 == 502 else 300          # full batch; mini-batches of 300 (a ragged 103)
+        kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=12, batch_size=batch_size, key=k4)
+        got, costs = train(params, X_p, Y_p, mesh=mesh, process_local=True, **kw)
+        want, want_costs = train(params, X, Y, **kw)      # one device, every column
+        out[f"train {m_0} {batch_size}"] = max(rel_error(got, want), rel_error(costs, want_costs))
     print("RESULT " + json.dumps(out), flush=True)
     jax.distributed.shutdown()
 ''')
@@ -324,7 +326,7 @@ def test_two_processes_on_localhost_equal_single_device(tmp_path):
     for r in results:
         assert r["process_count"] == 2 and r["n_devices"] == 4 and r["owners"] == [0, 0, 1, 1]
         errors = {name: value for name, value in r.items() if name.startswith(("global", "grads", "train"))}
-        assert len(errors) == 7 and max(errors.values()) <= TOL_F64, errors  # measured: see README
+        assert len(errors) == 5 and max(errors.values()) <= TOL_F64, errors  # measured: see README
 
 
 def test_device_averaging_experiment_quick(tmp_path):
