@@ -297,7 +297,7 @@ def _replicated(mesh, tree):
     replicated = NamedSharding(mesh, P())
 
     def put(x):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
             return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
         return jax.device_put(np.asarray(x), replicated)
 
