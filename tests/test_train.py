@@ -4,6 +4,8 @@ References: the core's hand-written backward and jax.grad in Ng's layout; a Pyth
 optimizer steps written out from Ng's update equations; single-device runs for the mesh.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,6 +78,12 @@ def test_cost_and_grads_rows_with_mask_equal_unpadded(key):
         assert_layers_close(grads, oracle, F64_TOL)
 
 
+@functools.partial(jax.jit, static_argnames=("hidden", "output"))
+def reference_cost_and_grads(params, Xb, Yb, *, hidden, output):  # module level: compiled once per shape
+    kw = dict(hidden=hidden, output=output)
+    return model.cost(params, Xb, Yb, **kw), model.autodiff_grads(params, Xb, Yb, **kw)
+
+
 def reference_run(params, X, Y, *, optimizer, learning_rate, num_iterations, batches=None, hidden="relu",
                   output="sigmoid", beta=0.9, b1=0.9, b2=0.999, eps=1e-8):
     """A Python loop of Ng's update equations on the core's jax.grad; returns (params, costs).
@@ -85,9 +93,7 @@ def reference_run(params, X, Y, *, optimizer, learning_rate, num_iterations, bat
     v = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
     s = [Layer(jnp.zeros_like(p.W), jnp.zeros_like(p.b)) for p in params]
     costs = []
-    kw = dict(hidden=hidden, output=output)
-    cost_and_grads = jax.jit(lambda params, Xb, Yb: (model.cost(params, Xb, Yb, **kw),
-                                                     model.autodiff_grads(params, Xb, Yb, **kw)))
+    cost_and_grads = functools.partial(reference_cost_and_grads, hidden=hidden, output=output)
     for t in range(1, num_iterations + 1):
         cols = slice(None) if batches is None else batches[t - 1]
         Xb, Yb = X[:, cols], Y[:, cols]
@@ -289,7 +295,7 @@ def test_train_inject_hyperparams_learning_rate_is_traced_one_compilation(key):
     compiled = _run_jit._cache_size()
     runs += [train(params, X, Y, optimizer=tx, learning_rate=lr, num_iterations=30) for lr in rates[1:]]
     assert _run_jit._cache_size() == compiled  # new learning rates: no new compilation
-    for lr, (got, costs) in zip(rates, runs, strict=True):
+    for lr, (got, costs) in zip(rates[::2], runs[::2], strict=True):  # the first and last against Ng's loop
         want, want_costs = reference_run(params, X, Y, optimizer="adam", learning_rate=lr, num_iterations=30)
         assert_layers_close(got, want, TRAIN_TOL)
         np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
