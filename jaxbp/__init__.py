@@ -3,6 +3,7 @@
 Notation: X (n_x, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1), Y (n_y, m); see README.md.
 """
 
+from jaxbp import layers
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.backprop import (
     BackwardStep,
@@ -14,8 +15,10 @@ from jaxbp.backprop import (
     linear_backward,
     reduction_for,
 )
-from jaxbp.checking.checker import KINDS, BackwardFnError, Report, check, course_backward
+from jaxbp.checking.checker import KINDS, BackwardFnError, Report, course_backward
 from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
+from jaxbp.course.assignments import LearnerError
+from jaxbp.course.grading import check
 from jaxbp.model import (
     Cache,
     Layer,
@@ -27,8 +30,18 @@ from jaxbp.model import (
     per_example_grads,
     predict,
 )
-from jaxbp.parallel import data_parallel_grads, make_mesh, pmean_error, pmean_of_means_grads, sweep
-from jaxbp.training import train
+
+# training (optax) and parallel load on first use: `jaxbp check` never needs them (0.2 s of its start-up).
+_LAZY = {"train": "jaxbp.training", **dict.fromkeys(("data_parallel_grads", "make_mesh", "pmean_error",
+                                                     "pmean_of_means_grads", "sweep"), "jaxbp.parallel")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jaxbp' has no attribute {name!r}")
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,6 +50,7 @@ __all__ = [
     "Cache",
     "KINDS",
     "Layer",
+    "LearnerError",
     "Placement",
     "Report",
     "Start",
@@ -50,6 +64,7 @@ __all__ = [
     "course_backward",
     "forward",
     "init_params",
+    "layers",
     "data_parallel_grads",
     "linear_backward",
     "linear_forward",

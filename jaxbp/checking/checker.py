@@ -34,11 +34,11 @@ import jax
 import numpy as np
 
 from jaxbp import activations, course, model, shapes
-from jaxbp.checking import diagnose, reference
-from jaxbp.checking.diagnose import KINDS, TOLERANCE, Row
+from jaxbp.checking import compare, diagnose, reference
+from jaxbp.checking.diagnose import KINDS, Row
 from jaxbp.checking.report import Report
 
-__all__ = ["KINDS", "TOLERANCE", "BackwardFnError", "Report", "Row", "check", "course_backward", "random_problem"]
+__all__ = ["KINDS", "BackwardFnError", "Report", "Row", "check", "course_backward", "random_problem"]
 
 # Finite differences vs jax.grad in float64 with no kink crossed: worst 3.9e-9 measured over 40 problems
 # (relu/tanh/sigmoid/leaky_relu hidden, sigmoid/softmax/identity output, m = 64, mean and sum costs).
@@ -87,7 +87,7 @@ def _array(name, x):
     return a
 
 
-def read_output(out, L):
+def read_output(out, L, layer_dims=None):
     """({"dW1": ..., "db1": ...}, {("dZ", l) or ("dA", l): ...}) from what backward_fn returned."""
     expected = (f"a course grads dict {{'dW1', 'db1', ..., 'dW{L}', 'db{L}'}}, a tuple of L = {L} "
                 "Layer(W=dW, b=db), or (grads, steps)")
@@ -98,8 +98,8 @@ def read_output(out, L):
             raise BackwardFnError(f"backward_fn's grads dict is missing {', '.join(missing)} "
                                   f"(it must hold dW1, db1, ..., dW{L}, db{L} for L = {L} layers)")
         grads = {f"d{q}{l}": _array(f"d{q}{l}", out[f"d{q}{l}"]) for l in range(1, L + 1) for q in "Wb"}
-        steps = {(q, l): _array(f"{q}{l}", out[f"{q}{l}"]) for q, ls in (("dA", range(L)), ("dZ", range(1, L + 1)))
-                 for l in ls if f"{q}{l}" in out}
+        steps = {("dZ", l): _array(f"dZ{l}", out[f"dZ{l}"]) for l in range(1, L + 1) if f"dZ{l}" in out}
+        steps |= {("dA", l): _array(key, out[key]) for l, key in course.dA_keys(out, layer_dims or (None,) * (L + 1))}
         return grads, steps
     if not _seq(out):
         raise BackwardFnError(f"backward_fn must return {expected}; got {_describe(out)}")
@@ -121,21 +121,14 @@ def read_output(out, L):
     return grads, steps
 
 
-def _tolerance(arrays):
-    """(dtype name, tolerance) of the least precise dtype among the inputs and the user's grads.
-
-    The inputs count too: float32 params give float32 rounding even where NumPy promotes to float64.
-    """
-    eps = lambda d: 2.0**-7 if d.name == "bfloat16" else float(np.finfo(d).eps)  # noqa: E731
-    worst = max((np.dtype(a.dtype) for a in arrays), key=eps)
-    return worst.name, TOLERANCE.get(worst.name, TOLERANCE["bfloat16"])
-
-
-def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placement="deferred", fd=False):
+def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placement="deferred", fd=False,
+          lambd=0.0, keep_prob=1.0, masks=None):
     """Compare backward_fn(params, X, Y) with the exact float64 gradients; diagnose what differs.
 
     Returns a Report: one Row per parameter (dW1, db1, ..., in course names) with Ng's relative
     error, a kind from KINDS, a factor and a message; report.ok; the first divergent layer.
+    lambd adds the L2 term (λ/2m) Σ ||W[l]||² to J; masks (the learner's D1, ..., D[L-1], 0/1 of
+    shape (n_l, m)) with keep_prob make the reference's hidden A[l] = g(Z[l]) * D[l] / keep_prob.
     """
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
@@ -148,7 +141,8 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
         layer_dims = shapes.layer_dims_of(layers)
         m = shapes.data(layers, X, Y, output=output)
     L = len(layers)
-    ref = reference.reference(layers, X, Y, hidden=hidden, output=output, placement=placement)
+    ref = reference.reference(layers, X, Y, hidden=hidden, output=output, placement=placement, lambd=lambd,
+                              keep_prob=keep_prob, masks=masks)
     name = getattr(backward_fn, "__name__", "backward_fn")
     try:
         out = backward_fn(params, X, Y)
@@ -157,16 +151,20 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
             f"backward_fn raised {type(err).__name__}: {err}\n  check called {name}(params, X, Y) with params "
             f"{_describe(params)} (layer_dims {layer_dims}), X {tuple(X.shape)}, Y {tuple(Y.shape)}; "
             "the traceback above points into your code") from err
-    user, user_steps = read_output(out, L)
-    dtype, tol = _tolerance([*user.values(), X, *(a for layer in layers for a in layer)])
+    user, user_steps = read_output(out, L, layer_dims)
+    dA_note = course.dA_note(out, layer_dims) if isinstance(out, dict) else None
+    inputs = [X, *(a for layer in layers for a in layer)]
+    dtype = _least_precise([*user.values(), *inputs])
     user = {n: a.astype(np.float64) for n, a in user.items()}
     user_steps = {k: a.astype(np.float64) for k, a in user_steps.items()}
+    near, precision_notes = _near(user, ref, layers, X, Y, inputs, dtype, hidden=hidden, output=output,
+                                  placement=placement)
     first = {}
     for l in range(1, L + 1):
         for n in (f"dW{l}", f"db{l}"):
-            first[n] = diagnose.first_pass(n, l, user[n], ref.grads[n], m=m, tol=tol, placement=placement)
+            first[n] = diagnose.first_pass(n, l, user[n], ref.grads[n], m=m, near=near, placement=placement)
     wrong = [n for n, (kind, *_) in first.items() if kind is None]
-    explained = diagnose.explain(user, wrong, ref, tol)
+    explained = diagnose.explain(user, wrong, ref, near)
     rows = []
     for n, (kind, e, factor, message) in first.items():
         l = int(n[2:])
@@ -174,17 +172,101 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
             (kind, _, message), factor = explained[n], None
         elif kind is None and factor is not None:
             kind = "scale"  # fitted
-        rows.append(Row(n, l, e, kind or "unexplained", factor, message))
-    l_where, q_where, notes = diagnose.locate(user_steps, rows, ref, tol)
+        elif kind == "shape" and (by_layer := diagnose.explain_shape(n, user[n], ref, near)):
+            kind, message = by_layer
+        comparable = user[n].shape == ref.grads[n].shape and np.all(np.isfinite(user[n]))
+        ratio = compare.judge(user[n], ref.grads[n], near.M[n], (near.precision,))[1] if comparable else None
+        rows.append(Row(n, l, e, kind or "unexplained", factor, message, bound_ratio=ratio))
+    rows = _common_factor(rows, user, ref, near)
+    l_where, q_where, notes = diagnose.locate(user_steps, rows, ref, near)
+    if all(r.ok for r in rows) and l_where is not None:  # every dW, db is right: an intermediate is only a note
+        notes.append(f"{q_where} differs from the reference while every dW, db is right: an intermediate stored "
+                     "under another convention or key, not a wrong gradient")
+        l_where, q_where = None, None
     rows = [r if r.kind != "unexplained" else
-            replace(r, message=f"{r.name}: rel error {r.rel_error:.2g} and no recognised mistake fits; "
-                    f"the first divergence is at layer {l_where} ({q_where})") for r in rows]
+            replace(r, message=f"{r.name}: rel error {r.rel_error:.2g} and no recognised mistake fits"
+                    + (f"; the first divergence is at layer {l_where} ({q_where})" if l_where else "")) for r in rows]
+    notes = precision_notes + notes
     if fd:
         rows, fd_notes = _with_fd(rows, user, ref, layers, X, Y, hidden=hidden, output=output, placement=placement)
         notes = notes + fd_notes
-    return Report(tuple(rows), dtype=dtype, tolerance=tol, placement=placement, hidden=hidden, output=output,
-                  layer_dims=layer_dims, m=m, first_divergent_layer=l_where, first_divergent=q_where,
-                  notes=tuple(dict.fromkeys(notes)), fd=fd)
+    return Report(tuple(rows), dtype=dtype, precision=near.precision, placement=placement, hidden=hidden,
+                  output=output, layer_dims=layer_dims, m=m, first_divergent_layer=l_where, first_divergent=q_where,
+                  notes=tuple(dict.fromkeys(notes)), fd=fd, context=(f"read: {dA_note}",) if dA_note else ())
+
+
+def _common_factor(rows, user, ref, near):
+    """Rows where a one-number gradient (any factor fits one number) takes the fitted factor that every
+    larger wrong gradient shares, when its own u / r equals it; otherwise it stays unexplained."""
+    fitted = [r.factor for r in rows if r.kind == "scale" and user[r.name].size > 1 and r.factor is not None]
+    if not fitted or max(fitted) - min(fitted) > 1e-6 * abs(fitted[0]):
+        return rows
+    c = fitted[0]
+    out = []
+    for r in rows:
+        u, ref_r = user[r.name], ref.grads[r.name]
+        if r.kind == "unexplained" and u.size == 1 and near(r.name, u, c * ref_r, scale=c):
+            r = replace(r, kind="scale", factor=c, message=f"{r.name} ≈ {c:.4g} × expected, the factor every other "
+                        "wrong gradient shares (fitted)")
+        out.append(r)
+    return out
+
+
+def _least_precise(arrays):
+    """The name of the least precise floating dtype among arrays."""
+    names = {compare.precision_of(a.dtype) for a in arrays}
+    return max(names, key=compare.UNIT_ROUNDOFF.get)
+
+
+def _near(user, ref, layers, X, Y, inputs, dtype, **kw):
+    """(compare.Near for this problem at the precision the user's code computed in, notes on that precision).
+
+    The precisions considered: float64, those of the inputs and of the returned arrays, and float32 by
+    evidence: code that computes in float32 and returns float64 leaves float32's rounding in nearly every
+    gradient, so every dW, db must be within float32's bound and at least 2/3 of them outside float64's
+    (a slip in one gradient of float64 code is not excused), and float32 must resolve every gradient
+    (||r|| above its bound), so that a mistake at a converged point is never excused as rounding.
+    """
+    f64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
+    M = compare.magnitudes(tuple(model.Layer(W=f64(p.W), b=f64(p.b)) for p in layers), f64(X), f64(Y), ref.Z, ref.A,
+                           **kw)
+    M = _with_course_terms(M, ref)
+    own = compare.allowed_precisions([a.dtype for a in inputs] + [np.dtype(dtype)])
+    own = tuple(p for p in own if p == "float64" or p in {compare.precision_of(a.dtype) for a in inputs}
+                or p == dtype)
+    names = [n for n in ref.grads if user[n].shape == ref.grads[n].shape and np.all(np.isfinite(user[n]))]
+    verdicts = {n: compare.judge(user[n], ref.grads[n], M[n], compare.PRECISIONS)[0] for n in names}
+    passed = [verdicts[n] for n in names if verdicts[n] in own]
+    precision = max(passed, key=compare.UNIT_ROUNDOFF.get) if passed else own[-1]
+    notes = []
+    f32_resolves = all(np.linalg.norm(ref.grads[n]) > compare.bound(M[n], "float32") for n in ref.grads)
+    if ("float32" not in own and len(names) == len(ref.grads) and f32_resolves
+            and all(verdicts[n] in ("float64", "float32") for n in names)
+            and 3 * sum(verdicts[n] == "float32" for n in names) >= 2 * len(names)):
+        precision = "float32"
+    if compare.UNIT_ROUNDOFF[precision] > compare.UNIT_ROUNDOFF[dtype]:
+        worst = max(compare.rel_error(user[n], ref.grads[n]) for n in names)
+        notes.append(f"agrees to {worst:.0e}: your code computes in {precision} somewhere although it returns "
+                     f"{dtype}; within {precision}'s rounding bound for this problem")
+    unresolved = [n for n in ref.grads if np.linalg.norm(ref.grads[n]) <= compare.bound(M[n], precision)]
+    if unresolved:
+        notes.append(f"{', '.join(unresolved)} {'is' if len(unresolved) == 1 else 'are'} below {precision}'s rounding "
+                     "bound for this problem (a stationary point): there a mistake cannot be told from rounding")
+    return compare.Near(M, precision), notes
+
+
+def _with_course_terms(M, ref):
+    """M with C2W1's terms: c |W[l]| in dW[l] for L2 (c = λ/m), and dropout's D / keep_prob <= 1 / keep_prob
+    met at each hidden layer on the way down (an upper bound: compare.magnitudes knows neither)."""
+    if not ref.lambd and ref.mask is None:
+        return M
+    M = dict(M)
+    for l in range(1, ref.L + 1):
+        grow = (1 / ref.keep_prob) ** (ref.L - l) if ref.mask is not None else 1.0
+        for key in (f"dW{l}", f"db{l}", ("dZ", l), ("dA", l - 1)):
+            M[key] = grow * M[key] * (1 / ref.keep_prob if key == ("dA", l - 1) and l > 1 and ref.mask else 1)
+        M[f"dW{l}"] = M[f"dW{l}"] + ref.l2 * np.abs(ref.W[l - 1])
+    return M
 
 
 def _with_fd(rows, user, ref, layers, X, Y, **kw):
@@ -203,21 +285,33 @@ def _with_fd(rows, user, ref, layers, X, Y, **kw):
     return out, notes
 
 
-def random_problem(key, layer_dims, *, m, hidden, output, dtype):
-    """(params, X, Y) as NumPy arrays of dtype: a well-scaled random problem (He/Xavier W, small b, X ~ N(0, 1))."""
-    with jax.enable_x64(True):
-        k_W, k_b, k_X, k_Y = jax.random.split(key, 4)
-        method = "he" if hidden in ("relu", "leaky_relu") else "xavier"
-        params = model.init_params(k_W, layer_dims, method=method, dtype=np.float64)
-        b_keys = jax.random.split(k_b, len(params))
-        params = tuple(model.Layer(W=np.asarray(p.W, dtype), b=np.asarray(0.1 * jax.random.normal(k, p.b.shape), dtype))
-                       for p, k in zip(params, b_keys, strict=True))
-        X = np.asarray(jax.random.normal(k_X, (layer_dims[0], m)), dtype)  # (n_x, m)
-        n_y = layer_dims[-1]
-        if output == "sigmoid":
-            Y = np.asarray(jax.random.bernoulli(k_Y, 0.5, (n_y, m)), dtype)
-        elif output == "softmax":
-            Y = np.asarray(jax.nn.one_hot(jax.random.randint(k_Y, (m,), 0, n_y), n_y).T, dtype)  # (n_y, m)
-        else:
-            Y = np.asarray(0.5 * jax.random.normal(k_Y, (n_y, m)), dtype)
-    return params, X, Y
+def random_problem(seed, layer_dims, *, m, hidden, output, dtype):
+    """(params, X, Y) as NumPy arrays of dtype: a well-scaled random problem (He/Xavier W, small b, X ~ N(0, 1)).
+
+    seed: an int or a np.random.Generator (np.random.default_rng(seed): NumPy only, nothing to compile);
+    a jax.random key is accepted too, its key data seeding NumPy.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_seed_of(seed))
+    he = hidden in ("relu", "leaky_relu")
+    params = []
+    for l in range(1, len(layer_dims)):
+        n_prev, n_l = layer_dims[l - 1], layer_dims[l]
+        scale = (2 / n_prev) ** 0.5 if he else (2 / (n_prev + n_l)) ** 0.5
+        params.append(model.Layer(W=(scale * rng.standard_normal((n_l, n_prev))).astype(dtype),  # (n_l, n_{l-1})
+                                  b=(0.1 * rng.standard_normal((n_l, 1))).astype(dtype)))  # (n_l, 1)
+    X = rng.standard_normal((layer_dims[0], m)).astype(dtype)  # (n_x, m)
+    n_y = layer_dims[-1]
+    if output == "sigmoid":
+        Y = (rng.random((n_y, m)) < 0.5).astype(dtype)
+    elif output == "softmax":
+        Y = np.eye(n_y, dtype=dtype)[:, rng.integers(0, n_y, m)]  # (n_y, m) one-hot columns
+    else:
+        Y = (0.5 * rng.standard_normal((n_y, m))).astype(dtype)
+    return tuple(params), X, Y
+
+
+def _seed_of(seed):
+    """An int seed, or a jax.random key's data as a list of ints."""
+    if isinstance(seed, (int, np.integer)):
+        return int(seed)
+    return np.asarray(jax.random.key_data(seed)).ravel().tolist()

@@ -4,7 +4,9 @@ Contract
     Everything here is NumPy float64 and compares the user's arrays u with the exact
     reference r (jax.grad in float64, prepared by jaxbp.check) with Ng's metric
         rel_error(u, r) = ||u - r|| / (||u|| + ||r||).
-    A parameter is ok when rel_error <= tol (tol from the user's dtype, see TOLERANCE).
+    A parameter is ok when ||u - r|| is within the rounding bound of a correct computation of this
+    problem (jaxbp.checking.compare: GROWTH u_p ||M||, p the precision the code computed in); every
+    "u equals a candidate" test below uses the same bound through `near(key, u, candidate, scale)`.
     Otherwise it gets exactly one kind from the closed vocabulary KINDS, tried in this order:
         nonfinite                 u holds NaN or Inf
         shape, transpose,         u has the wrong shape (expected shape in the course's
@@ -14,33 +16,37 @@ Contract
         wrong-activation-         u matches a recomputed candidate backprop with another g'
         derivative, derivative-   at a layer, g'(A) instead of g'(Z), or W instead of W.T
         at-A, transpose           in dA[l-1] = W[l].T dZ[l]
+        dAL-reused                the course's dAL fed to a hidden layer (dZ[l] = dAL * g'(Z[l]))
+        wrong-layer-dA            a hidden layer fed dA[k], k > l, of another layer
+        wrong-layer-cache         A[k], W[k] or Z[k] from another layer's cache (also a dW of the
+                                  wrong shape that is dZ[l] A[k].T)
+        l2-missing, l2-without-   the L2 term c W[l] (c = λ/m) absent, λ W[l], or 2 c W[l]
+        1/m, l2-doubled
+        dropout-mask-missing,     dA[l] not multiplied by D[l], or not divided by keep_prob
+        dropout-not-scaled
         unexplained               nothing above fits
+    (dropout-mask-wrong and wrong-activation are the forward's, used by jaxbp.course.)
     Candidates run the reference's own loop (placement convention s = 1/m if deferred):
-        dW[l] = s dZ[l] A[l-1].T;  db[l] = s sum_i dZ[l];  dA[l-1] = W[l].T dZ[l];
+        dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s sum_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
         dZ[l-1] = dA[l-1] * g'(Z[l-1])
-    with one piece swapped, so a bug at layer l explains dW, db of layer l and below.
+    (c = λ/m with L2, M[l] = D[l] / keep_prob with dropout, else 0 and 1) with one piece swapped,
+    so a bug at layer l explains dW, db of layer l and below.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from jaxbp.checking import compare
 from jaxbp.checking.compare import rel_error
 
+# The course's own mistakes (hidden layers, caches, C2W1's L2 and dropout); see candidates().
+# wrong-activation and dropout-mask-wrong are the forward's (a learner's forward, checked by jaxbp.course).
+COURSE_KINDS = ("dAL-reused", "wrong-layer-dA", "wrong-layer-cache", "l2-missing", "l2-without-1/m", "l2-doubled",
+                "dropout-mask-missing", "dropout-not-scaled", "dropout-mask-wrong", "wrong-activation")
 KINDS = ("ok", "scale", "missing-1/m", "double-1/m", "transpose", "wrong-activation-derivative",
-         "derivative-at-A", "sign", "wrong-reduction-axis", "shape", "nonfinite", "unexplained")
-
-# Ng's relative error that a *correct* backprop reaches, measured against jax.grad in float64:
-#   jaxbp.backward (sigmoid/tanh/relu/leaky_relu hidden x sigmoid/softmax/identity output x 4 depths up
-#   to (10, 20, 20, 10, 1) x m in {16, 64, 256} x 6 seeds x 2 placements): float32 worst 4.7e-6 (a db,
-#   where the sum over m cancels), float64 worst 5.8e-15; tests/gallery.py in NumPy float32 (336
-#   problems, both starts, both placements) worst 6.8e-7; in jax.numpy over 72 problems: float16 worst
-#   1.8e-2, bfloat16 worst 0.13 (8-bit mantissas: Z rounds across relu's kink).
-# float32 leaves ~20x head-room, float64 >1e4x (user code may take the course's dAL chain, whose rounding
-# grows like 1/(AL (1 - AL))); every mistake in the gallery is >= 1e-2 in float64/float32. 16-bit checks
-# are coarse: a factor 2 (rel error 1/3) is still caught, subtler mistakes may not be.
-TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "float16": 1e-1, "bfloat16": 0.3}
-
+         "derivative-at-A", "sign", "wrong-reduction-axis", "shape", "nonfinite", "unexplained",
+         *COURSE_KINDS)
 
 @dataclass(frozen=True)
 class Row:
@@ -54,6 +60,7 @@ class Row:
     message: str
     fd_rel_error: float | None = None  # ||u - fd|| / (||u|| + ||fd||) when fd=True
     kinks: int | None = None  # ReLU kinks the finite differences of this parameter crossed
+    bound_ratio: float | None = None  # ||u - r|| / the rounding bound at the report's precision (<= 1: ok)
 
     @property
     def ok(self):
@@ -81,10 +88,10 @@ def expected_shape(name, l, shape):
     return f"{name} must be {symbols} = {tuple(shape)}"
 
 
-def _shape_row(name, l, u, r, m, tol):
+def _shape_row(name, l, u, r, m, near):
     """Diagnose u whose shape differs from r's: transpose, wrong-reduction-axis or shape."""
     want, got = expected_shape(name, l, r.shape), tuple(u.shape)
-    if name.startswith("dW") and got == r.T.shape and rel_error(u.T, r) <= tol:
+    if name.startswith("dW") and got == r.T.shape and near(name, u.T, r):
         return "transpose", f"{want}, got {got}: it is the transpose of {name} (dW = dZ A_prev.T)"
     if name.startswith("db"):
         n_l = r.shape[0]
@@ -117,112 +124,204 @@ def _scale_row(name, c, m, placement):
     return "scale", value, f"{name} = {text} × expected: extra constant factor{extra}"
 
 
-def first_pass(name, l, u, r, *, m, tol, placement):
+def first_pass(name, l, u, r, *, m, near, placement):
     """(kind, rel_error, factor, message) from u and r alone; kind None means 'try candidates'.
 
     With kind None, a factor (and its message) is a fitted scale to fall back on.
     """
     if u.shape != r.shape:
-        kind, message = _shape_row(name, l, u, r, m, tol)
+        kind, message = _shape_row(name, l, u, r, m, near)
         return kind, float("nan"), None, message
     if not np.all(np.isfinite(u)):
         n_bad = int(np.sum(~np.isfinite(u)))
         return "nonfinite", float("nan"), None, f"{name} holds {n_bad} NaN/Inf value(s) of {u.size}"
     e = rel_error(u, r)
-    if e <= tol:
+    if near(name, u, r):
         return "ok", e, None, ""
     rr = float(np.sum(r * r))
     if rr > 0:
         c = float(np.sum(u * r)) / rr
-        if c != 0 and rel_error(u, c * r) <= tol:
+        # u = c r, with c itself not within rounding of 1 (that would be a near miss, not a factor)
+        if c != 0 and near(name, u, c * r, scale=c) and not near(name, c * r, r):
             kind, factor, message = _scale_row(name, c, m, placement)
-            # a fitted (unrecognised) factor is the last resort: a candidate may explain more
-            return (None if "fitted" in message else kind), e, factor, message
-    if u.ndim == 2 and u.shape[0] == u.shape[1] and rel_error(u, r.T) <= tol:
+            if "fitted" in message:  # the last resort: a candidate may explain more; never for one number,
+                return None, e, (factor if u.size > 1 else None), (message if u.size > 1 else "")  # which any c fits
+            return kind, e, factor, message
+    if u.ndim == 2 and u.shape[0] == u.shape[1] and u.size > 1 and near(name, u, r.T, transpose=True):
         return "transpose", e, None, f"{name} is the transpose of the expected one (dW = dZ A_prev.T)"
     return None, e, None, ""
 
 
-def run_candidate(ref, dZL, g_prime=None, transpose_at=()):
-    """dW, db of every layer from dZ[L] by the reference loop, g'(Z[l]) replaced by g_prime[l]."""
+def run_candidate(ref, dZL, g_prime=None, transpose_at=(), *, upstream=None, mask=None, l2=None, A_prev=None,
+                  W=None):
+    """dW, db of every layer from dZ[L] by the reference loop with pieces swapped; None if it cannot run.
+
+        dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s Σ_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
+        dZ[l-1] = dA[src] * g'(Z[l-1]),  src = l-1 (src = L: the course's dAL)
+    with s = 1/m if deferred, c = ref.l2, M[l] = D[l] / keep_prob (1 without dropout). Overrides by layer:
+    g_prime[l] for g'(Z[l]), transpose_at (W[l] for W[l].T), upstream[l] = src, mask[l] for M[l],
+    l2[l] for c, A_prev[l] for A[l-1] in dW[l], W[l] for W[l] in dA[l-1]. None when the swapped-in
+    arrays do not broadcast (the learner's code would have raised).
+    """
     s = 1 / ref.m if ref.placement == "deferred" else 1
-    g_prime, out, dZ = g_prime or {}, {}, dZL
+    g_prime, upstream, mask, l2 = g_prime or {}, upstream or {}, mask or {}, l2 or {}
+    A_prev, W = A_prev or {}, W or {}
+    out, dA, dZ = {}, {ref.L: ref.dAL}, dZL
     for l in range(ref.L, 0, -1):
-        A_prev, W = ref.A[l - 1], ref.W[l - 1]
-        out[f"dW{l}"] = s * dZ @ A_prev.T  # (n_l, n_{l-1})
+        out[f"dW{l}"] = s * dZ @ A_prev.get(l, ref.A[l - 1]).T + l2.get(l, ref.l2) * ref.W[l - 1]  # (n_l, n_{l-1})
         out[f"db{l}"] = s * np.sum(dZ, axis=1, keepdims=True)  # (n_l, 1)
-        dA_prev = (W if l in transpose_at else W.T) @ dZ  # (n_{l-1}, m)
+        W_l = W.get(l, ref.W[l - 1])
+        dA_prev = (W_l if l in transpose_at else W_l.T) @ dZ  # (n_{l-1}, m)
         if l > 1:
-            dZ = dA_prev * g_prime.get(l - 1, ref.g_prime_at_Z[ref.hidden][l - 2])  # dZ[l-1]
+            dA[l - 1] = dA_prev * mask.get(l - 1, 1 if ref.mask is None else ref.mask[l - 2])
+            up, g = dA[upstream.get(l - 1, l - 1)], g_prime.get(l - 1, ref.g_prime_at_Z[ref.hidden][l - 2])
+            if up is None or up.shape[0] not in (1, g.shape[0]):
+                return None
+            dZ = up * g  # dZ[l-1]
     return out
 
 
 def candidates(ref):
-    """(kind, layer, message, dZL, g_prime overrides, transpose_at) for each recognised mistake."""
+    """(kind, layer, message, dZL, run_candidate overrides) for each recognised mistake."""
     L, hidden, dZL = ref.L, ref.hidden, ref.dZ[-1]
     hidden_layers = range(1, L)
+    yield from _course_candidates(ref)
     for alt in (a for a in ref.g_prime_at_Z if a != hidden):
         note = " (g′ dropped: dZ = dA)" if alt == "identity" else ""
         for l in hidden_layers:
             yield ("wrong-activation-derivative", l, f"layer {l} is {hidden} but {alt}′ fits{note}", dZL,
-                   {l: ref.g_prime_at_Z[alt][l - 1]}, ())
+                   dict(g_prime={l: ref.g_prime_at_Z[alt][l - 1]}))
         if L > 2:
             yield ("wrong-activation-derivative", L - 1,
                    f"hidden layers are {hidden} but {alt}′ fits at every one{note}", dZL,
-                   {l: ref.g_prime_at_Z[alt][l - 1] for l in hidden_layers}, ())
+                   dict(g_prime={l: ref.g_prime_at_Z[alt][l - 1] for l in hidden_layers}))
     if hidden in ("sigmoid", "tanh"):  # relu'(A) = relu'(Z): at A the mistake is harmless for the others
         for l in hidden_layers:
             yield ("derivative-at-A", l,
                    f"layer {l}: g′ is evaluated at A{l} instead of Z{l} ({hidden}′(A{l}) fits)", dZL,
-                   {l: ref.g_prime_at_A[l - 1]}, ())
+                   dict(g_prime={l: ref.g_prime_at_A[l - 1]}))
         if L > 2:
             yield ("derivative-at-A", L - 1,
                    f"hidden layers: g′ is evaluated at A instead of Z ({hidden}′(A) fits)", dZL,
-                   {l: ref.g_prime_at_A[l - 1] for l in hidden_layers}, ())
+                   dict(g_prime={l: ref.g_prime_at_A[l - 1] for l in hidden_layers}))
     if ref.dAL is not None:  # the output layer's own g': dZ[L] = dAL * g'(Z[L]) with another g'
         out = ref.output
         yield ("wrong-activation-derivative", L,
                f"layer {L}: {out}′ is applied twice (dZ[L] = AL − Y already includes it)",
-               dZL * ref.g_prime_at_Z[out][-1], {}, ())
+               dZL * ref.g_prime_at_Z[out][-1], {})
         for alt in (a for a in ref.g_prime_at_Z if a != out):
             note = " (g′ dropped: dZ[L] = dAL)" if alt == "identity" else ""
             yield ("wrong-activation-derivative", L, f"layer {L} is {out} but {alt}′ fits{note}",
-                   ref.dAL * ref.g_prime_at_Z[alt][-1], {}, ())
+                   ref.dAL * ref.g_prime_at_Z[alt][-1], {})
         if out in ("sigmoid", "tanh"):
             yield ("derivative-at-A", L, f"layer {L}: g′ is evaluated at AL instead of Z{L} ({out}′(AL) fits)",
-                   ref.dAL * ref.g_prime_at_A[-1], {}, ())
+                   ref.dAL * ref.g_prime_at_A[-1], {})
     for l in range(2, L + 1):
         if ref.W[l - 1].shape[0] == ref.W[l - 1].shape[1]:
             yield ("transpose", l, f"dA{l - 1} = W{l} dZ{l} fits: W{l} is not transposed (dA_prev = W.T dZ)", dZL,
-                   {}, (l,))
+                   dict(transpose_at=(l,)))
 
 
-def explain(user, wrong, ref, tol):
+def _course_candidates(ref):
+    """The course's own mistakes: dAL or another layer's dA fed down, a cache entry from another layer,
+    the L2 term (C2W1) missing, without 1/m or doubled, the dropout mask not applied or not rescaled."""
+    L, dZL, hidden_layers = ref.L, ref.dZ[-1], range(1, ref.L)
+    if ref.dAL is not None and L > 1:
+        fix = "pass the dA_prev that the layer above returned, not dAL"
+        for l in reversed(hidden_layers) if L > 2 else ():
+            yield ("dAL-reused", l, f"layer {l} is fed dAL: dZ{l} = dAL * g′(Z{l}) fits; {fix}", dZL,
+                   dict(upstream={l: L}))
+        yield ("dAL-reused", L - 1, f"every hidden layer is fed dAL: dZ[l] = dAL * g′(Z[l]) fits; {fix}", dZL,
+               dict(upstream=dict.fromkeys(hidden_layers, L)))
+        if ref.output in ref.g_prime_at_Z and ref.output != ref.hidden:
+            yield ("dAL-reused", L - 1, f"every layer is the output layer: dZ[l] = dAL * {ref.output}′(Z[l]) fits; "
+                   f"hidden layers take the dA_prev of the layer above and {ref.hidden}′", dZL,
+                   dict(upstream=dict.fromkeys(hidden_layers, L),
+                        g_prime={l: ref.g_prime_at_Z[ref.output][l - 1] for l in hidden_layers}))
+    for l in reversed(hidden_layers):
+        for k in range(l + 1, L):
+            yield ("wrong-layer-dA", l, f"layer {l} is fed dA{k} instead of dA{l}: dZ{l} = dA{k} * g′(Z{l}) fits "
+                   f"(a layer index off by {k - l})", dZL, dict(upstream={l: k}))
+    for l in range(L, 0, -1):
+        for k in (k for k in range(L + 1) if k != l - 1 and ref.A[k].shape == ref.A[l - 1].shape):
+            yield ("wrong-layer-cache", l, f"dW{l} = dZ{l} A{k}.T fits: A{k} is taken where A{l - 1} belongs "
+                   f"(layer {l}'s cache holds A_prev = A{l - 1})", dZL, dict(A_prev={l: ref.A[k]}))
+        for k in (k for k in range(1, L + 1) if k != l and ref.W[k - 1].shape == ref.W[l - 1].shape):
+            yield ("wrong-layer-cache", l, f"dA{l - 1} = W{k}.T dZ{l} fits: W{k} is taken where W{l} belongs",
+                   dZL, dict(W={l: ref.W[k - 1]}))
+        for k in (k for k in range(1, L + 1) if l < L and k != l and ref.Z[k - 1].shape == ref.Z[l - 1].shape):
+            yield ("wrong-layer-cache", l, f"dZ{l} = dA{l} * g′(Z{k}) fits: Z{k} is taken where Z{l} belongs",
+                   dZL, dict(g_prime={l: ref.g_prime_at_Z[ref.hidden][k - 1]}))
+    if ref.lambd:
+        c, lam = ref.l2, f"λ = {ref.lambd:g}"
+        wrong = [("l2-missing", 0.0, "the L2 term (λ/m) W{l} is missing from dW{l}"),
+                 ("l2-doubled", 2 * c, "the L2 term is doubled: 2 (λ/m) W{l} fits; d/dW of (λ/2m) ‖W‖² is (λ/m) W")]
+        if ref.placement != "sum":
+            wrong.insert(1, ("l2-without-1/m", ref.lambd, "the L2 term is λ W{l} without 1/m: it is (λ/m) W{l}"))
+        for kind, value, text in wrong:
+            for l in range(L, 0, -1):
+                yield kind, l, text.format(l=l) + f" ({lam})", dZL, dict(l2={l: value})
+            yield kind, None, text.format(l="") + f" in every layer ({lam})", dZL, dict(
+                l2=dict.fromkeys(range(1, L + 1), value))
+    if ref.mask is not None:
+        kp = ref.keep_prob
+        for kind, text, fn in (
+                ("dropout-not-scaled", "dA{l} is masked with D{l} but not divided by keep_prob = {kp:g}",
+                 lambda l: ref.mask[l - 1] * kp),
+                ("dropout-mask-missing", "dA{l} is not multiplied by the mask D{l} (only divided by keep_prob)",
+                 lambda l: np.full_like(ref.mask[l - 1], 1 / kp)),
+                ("dropout-mask-missing", "dA{l} is neither masked with D{l} nor divided by keep_prob",
+                 lambda l: np.ones_like(ref.mask[l - 1]))):
+            for l in reversed(hidden_layers):
+                yield kind, l, text.format(l=l, kp=kp) + " in backward", dZL, dict(mask={l: fn(l)})
+            if L > 2:
+                yield (kind, None, text.format(l="[l]", kp=kp) + " in every hidden layer", dZL,
+                       dict(mask={l: fn(l) for l in hidden_layers}))
+
+
+def explain(user, wrong, ref, near):
     """{name: (kind, layer, message)} for the wrong names some candidate backprop reproduces.
 
     Greedy: the candidate reproducing most still-unexplained parameters wins (first listed on ties,
     so one layer beats all layers); repeat while any candidate reproduces one.
     """
     found, left = {}, set(wrong)
-    runs = [(kind, l, msg, run_candidate(ref, dZL, gp, tr)) for kind, l, msg, dZL, gp, tr in candidates(ref)]
+    if not left:
+        return found
+    runs = [(kind, l, msg, grads) for kind, l, msg, dZL, kw in candidates(ref)
+            if (grads := run_candidate(ref, dZL, **kw)) is not None]
     while left:
         best, best_hits = None, set()
         for kind, l, msg, grads in runs:
-            hits = {n for n in left if rel_error(user[n], grads[n]) <= tol}
+            hits = {n for n in left if near(n, user[n], grads[n])}
             if len(hits) > len(best_hits):
                 best, best_hits = (kind, l, msg), hits
         if not best_hits:
             break
         for n in best_hits:
-            origin = best[1]
+            origin = best[1]  # None: the same mistake made in every layer, nothing inherited
             layer_n = int(n[2:])
-            prefix = "" if layer_n == origin else f"inherited from layer {origin}: "
-            found[n] = (best[0], origin, prefix + best[2])
+            prefix = "" if origin in (None, layer_n) else f"inherited from layer {origin}: "
+            found[n] = (best[0], origin or layer_n, prefix + best[2])
         left -= best_hits
     return found
 
 
-def locate(user_steps, rows, ref, tol):
+def explain_shape(name, u, ref, near):
+    """(kind, message) for a dW of the wrong shape that is dZ[l] A[k].T with A[k] from another layer, else None."""
+    l = int(name[2:])
+    if not name.startswith("dW") or u.ndim != 2:
+        return None
+    s = 1 / ref.m if ref.placement == "deferred" else 1
+    for k in (k for k in range(ref.L + 1) if k != l - 1 and ref.A[k].shape[0] == u.shape[1]):
+        M = s * near.M[("dZ", l)] @ np.abs(ref.A[k]).T  # the candidate's own magnitudes
+        if u.shape[0] == ref.dZ[l - 1].shape[0] and compare.close(u, s * ref.dZ[l - 1] @ ref.A[k].T, M, near.precision):
+            return "wrong-layer-cache", (f"{expected_shape(name, l, ref.W[l - 1].shape)}, got {tuple(u.shape)} = "
+                                         f"dZ{l} A{k}.T: A{k} is taken where A{l - 1} belongs")
+    return None
+
+
+def locate(user_steps, rows, ref, near):
     """(l, quantity, notes): the first layer from L down whose dZ, dW, db or dA_prev diverges.
 
     user_steps maps ("dZ", l) / ("dA", l) to the user's arrays. An intermediate equal to m or 1/m
@@ -243,9 +342,9 @@ def locate(user_steps, rows, ref, tol):
             u = user_steps[(q, i)]
             if u.shape != r.shape or not np.all(np.isfinite(u)):
                 return l, name, _placement_notes(other, ref)
-            if rel_error(u, r) <= tol:
+            if near((q, i), u, r):
                 continue
-            factors = [f for f in ("1/m", "m") if rel_error(u, (1 / ref.m if f == "1/m" else ref.m) * r) <= tol]
+            factors = [f for f, c in (("1/m", 1 / ref.m), ("m", ref.m)) if near((q, i), u, c * r, scale=c)]
             if layer_ok and factors:
                 other.setdefault(factors[0], []).append(name)
                 continue

@@ -14,11 +14,11 @@ from jaxbp.checking import diagnose
 
 @dataclass(frozen=True)
 class Report:
-    """The result of check: rows per parameter, the tolerance used, where the divergence starts."""
+    """The result of check: rows per parameter, the precision judged in, where the divergence starts."""
 
     rows: tuple  # of Row, in the order dW1, db1, ..., dWL, dbL
-    dtype: str  # the user's gradients' dtype (the least precise one)
-    tolerance: float  # on Ng's relative error, from dtype (jaxbp.diagnose.TOLERANCE)
+    dtype: str  # the least precise dtype among the user's gradients and the inputs
+    precision: str  # the precision the comparison judged in (jaxbp.checking.compare): dtype's, or coarser by evidence
     placement: str
     hidden: str
     output: str
@@ -28,6 +28,7 @@ class Report:
     first_divergent: str | None  # the quantity there: "dZ2", "dA1", "dW2", ...
     notes: tuple = ()
     fd: bool = False
+    context: tuple = ()  # what was called and how its output was read (assignment, call, dA keys, stand-ins)
 
     @property
     def ok(self):
@@ -45,12 +46,13 @@ class Report:
         raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
 
     def _table(self):
-        head = ["name", "rel error", "verdict", "kind", "factor", "diagnosis"]
+        head = ["name", "rel error", "÷ bound", "verdict", "kind", "factor", "diagnosis"]
         head += ["fd rel error", "kinks"] if self.fd else []
         body = []
         for r in self.rows:
             factor = "" if r.factor is None else (diagnose.snap(r.factor, self.m)[1] or f"{r.factor:.4g}")
-            cells = [r.name, "n/a" if np.isnan(r.rel_error) else f"{r.rel_error:.1e}", r.verdict, r.kind, factor,
+            ratio = "n/a" if r.bound_ratio is None else f"{r.bound_ratio:.1g}"
+            cells = [r.name, "n/a" if np.isnan(r.rel_error) else f"{r.rel_error:.1e}", ratio, r.verdict, r.kind, factor,
                      r.message]
             if self.fd:
                 cells += ["n/a" if np.isnan(r.fd_rel_error) else f"{r.fd_rel_error:.1e}", str(r.kinks)]
@@ -63,13 +65,17 @@ class Report:
                  f"first divergence at layer {self.first_divergent_layer} ({self.first_divergent}), "
                  f"counting from L = {len(self.layer_dims) - 1} down")
         n_wrong = len(self.wrong)
-        result = (f"OK: all {len(self.rows)} gradients match" if self.ok else
-                  f"WRONG: {n_wrong} of {len(self.rows)} gradients")
+        noun = "gradients" if all(r.name.startswith("d") for r in self.rows) else "values"  # a forward's too
+        every = "the" if len(self.rows) == 1 else f"all {len(self.rows)}"
+        result = f"OK: {every} {noun} match" if self.ok else f"WRONG: {n_wrong} of {len(self.rows)} {noun}"
         header = [f"jaxbp.check  hidden={self.hidden}  output={self.output}  layer_dims={self.layer_dims}  "
                   f"m={self.m}  placement={self.placement!r}",
-                  f"reference: jax.grad of J ({reduction}) in float64; your grads are {self.dtype}: "
-                  f"tolerance {self.tolerance:.0e} on ‖u − r‖ / (‖u‖ + ‖r‖)"]
-        footer = [f"where: {where}"] + [f"note: {n}" for n in self.notes] + [f"result: {result}"]
+                  f"reference: jax.grad of J ({reduction}) in float64; judged in {self.precision} ({self.dtype} "
+                  "in and out): ok when ‖u − r‖ is within the rounding bound of a correct computation of this problem "
+                  "(÷ bound ≤ 1)"]
+        header += list(self.context)
+        footer = ([f"where: {where}"] if self.first_divergent_layer is not None else []) + \
+            [f"note: {n}" for n in self.notes] + [f"result: {result}"]
         return header, footer
 
     def __str__(self):

@@ -68,3 +68,49 @@ def from_course_caches(course_caches):
     params = tuple(Layer(W=W, b=b) for (_, W, b), _ in course_caches)
     caches = tuple(Cache(A_prev=A_prev, Z=Z) for (A_prev, _, _), Z in course_caches)
     return params, caches
+
+
+def dA_convention(grads, layer_dims):
+    """("new" or "old", the layer numbers k of the "dA{k}" keys present) for a course grads dict, or (None, []).
+
+        new (2020 on)     grads["dA" + str(l)]     = dA[l],  keys dA0 ... dA{L-1}
+        old (2017-2019)   grads["dA" + str(l + 1)] = dA[l],  keys dA1 ... dAL
+    dA0 present means new, dAL present means old; with neither (the hand-unrolled C2W1 networks store dA1,
+    dA2 for L = 3), the shapes decide: dA[l] is (n_l, m); new when they fit both ways.
+    """
+    L = len(layer_dims) - 1
+    ks = _numbered(grads, "dA")
+    if not ks:
+        return None, []
+    if 0 in ks or L not in ks and not _dA_shapes_fit(grads, ks, layer_dims, shift=1):
+        return "new", ks
+    if L in ks or not _dA_shapes_fit(grads, ks, layer_dims, shift=0):
+        return "old", ks
+    return "new", ks
+
+
+def _dA_shapes_fit(grads, ks, layer_dims, shift):
+    """Whether every grads["dA{k}"] has the n[k - shift] rows that dA[k - shift] has (unknown dims fit)."""
+    rows = lambda a: getattr(a, "shape", (None,))[0] if getattr(a, "ndim", 0) else None  # noqa: E731
+    return all(0 <= k - shift < len(layer_dims) and layer_dims[k - shift] in (None, rows(grads[f"dA{k}"]))
+               for k in ks)
+
+
+def dA_keys(grads, layer_dims):
+    """[(l, key)]: the key of grads that holds dA[l], for l = 0..L-1, in the dict's own convention."""
+    convention, ks = dA_convention(grads, layer_dims)
+    shift = 1 if convention == "old" else 0
+    L = len(layer_dims) - 1
+    return [(k - shift, f"dA{k}") for k in ks if 0 <= k - shift < L]
+
+
+def dA_note(grads, layer_dims):
+    """The sentence a report prints about which dA keys it read, or None without dA keys."""
+    convention, ks = dA_convention(grads, layer_dims)
+    if convention is None:
+        return None
+    keys = ", ".join(f"dA{k}" for k in ks)
+    if convention == "old":
+        return (f"{keys} read as dA[l] under \"dA\" + str(l + 1) (the 2017-2019 notebooks' keys: dA{ks[0]} "
+                f"holds dA[{ks[0] - 1}])")
+    return f"{keys} read as dA[l] under \"dA\" + str(l) (the newer notebooks' keys: dA{ks[0]} holds dA[{ks[0]}])"
