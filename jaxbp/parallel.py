@@ -239,7 +239,7 @@ def pmean_error(local_means, counts):
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
 
-NUMERIC = ("beta", "beta1", "beta2", "epsilon")  # sweep passes these traced: a new value reuses the compiled sweep
+NUMERIC = ("beta", "beta1", "beta2", "epsilon", "lambd", "keep_prob")  # sweep passes these traced: a new value reuses the compiled sweep
 TRAIN_CHOICES = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
                  "record_every", "layout")  # static: a new value compiles anew
 
@@ -248,7 +248,7 @@ def _train_one(key, learning_rate, hyper, X, Y, layer_dims, method, options):
     """One run of jaxbp.train from init_params(key): the key's first half inits, its second shuffles."""
     k_init, k_shuffle = jax.random.split(key)
     params = model.init_params(k_init, layer_dims, method=method, dtype=X.dtype)
-    key = k_shuffle if options.get("batch_size") is not None else None
+    key = k_shuffle if options.get("batch_size") is not None or "keep_prob" in hyper else None
     return train(params, X, Y, learning_rate=learning_rate, key=key, **hyper, **options)
 
 
@@ -274,8 +274,8 @@ def sweep(keys, X, Y, *, layer_dims, learning_rates, method="he", mesh=None, dev
     The S runs are split over the mesh's devices (S padded to a multiple of D by repeating the
     last run; the copies are dropped). options are train's keywords, the same for every run:
     its choices (hidden, output, optimizer, num_iterations, batch_size, placement, ...) are
-    static, a new one compiles anew; its numeric hyperparameters (beta, beta1, beta2, epsilon)
-    are traced, a new value reuses the compiled sweep, and each may also be an (S,) array, one
+    static, a new one compiles anew; its numeric hyperparameters (beta, beta1, beta2, epsilon,
+    lambd, keep_prob) are traced, a new value reuses the compiled sweep, and each may also be an (S,) array, one
     value per run. Returns (params, costs): params a tuple of Layer with a leading axis S,
     costs (S, len of train's costs).
     """

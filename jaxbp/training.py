@@ -3,7 +3,8 @@
     train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer="sgd", learning_rate=None,
           num_iterations=2500, batch_size=None, key=None, grads_from="backprop", placement="deferred",
           start="dZL", record_every=1, mesh=None, process_local=False, beta=None, beta1=None,
-          beta2=None, epsilon=None, layout="auto", state=None, return_state=False)
+          beta2=None, epsilon=None, layout="auto", state=None, return_state=False, lambd=0.0,
+          keep_prob=1.0)
         -> (params, costs), or TrainResult(params, costs, state) with return_state=True
 
 Contract
@@ -19,6 +20,14 @@ Contract
         J = (1/m) sum_i L(i)  (placement deferred/absorbed),   J = sum_i L(i)  ("sum")
     costs[j] is J of the batch of iteration j * record_every, from that iteration's forward
     pass (before its update), so len(costs) = ceil(num_iterations / record_every).
+
+Regularization (the core's, backprop.py): lambd > 0 adds (lambd/2m) sum_l ||W[l]||^2 to each
+batch's J (m = that batch's count) and (lambd/m) W[l] to dW[l]; keep_prob < 1 is inverted
+dropout on the hidden layers, A[l] = g(Z[l]) * D[l] / keep_prob, with new masks every step:
+    (k_shuffle, k_dropout) = split(key)          once, when keep_prob < 1 (else k_shuffle = key)
+    D[1..L-1] of iteration i drawn from fold_in(k_dropout, i)    (model.dropout_masks)
+so a resumed run draws the same masks. The masks cover the batch's padded width, so with a
+mesh that pads (m not a multiple of the devices) they differ from one device's draw.
 
 Optimizers: a name (the course's updates, built with optax) or any optax.GradientTransformation.
     sgd        W = W - learning_rate dW
@@ -38,9 +47,10 @@ Static and traced (what a new value costs)
         reuse the object), a learning-rate schedule (by identity), grads_from, placement,
         start, num_iterations, batch_size, record_every, mesh, layout.
     traced, a new value reuses the compiled run: params, X, Y, key, a numeric learning_rate,
-        beta, beta1, beta2, epsilon, and state (the optax state, with any hyperparameter
-        injected by optax.inject_hyperparams, and the step count). So all of these may be
-        vmapped, e.g. a sweep over learning rates or seeds is one computation.
+        beta, beta1, beta2, epsilon, lambd and keep_prob (but the plain Python defaults 0.0 and
+        1.0 leave the L2 term and dropout out of the program), and state (the optax state, with
+        any hyperparameter injected by optax.inject_hyperparams, and the step count). So all of
+        these may be vmapped, e.g. a sweep over learning rates or seeds is one computation.
 
 Resuming: state = TrainState(opt_state, step) is everything the run carries besides params
 (the optimizer's moments and its own count, which a schedule reads; step, which places the
@@ -85,7 +95,8 @@ DEFAULTS = {"learning_rate": 0.0075, "beta": 0.9, "beta1": 0.9, "beta2": 0.999, 
 USES = {"sgd": ("learning_rate",), "momentum": ("learning_rate", "beta"),
         "adam": ("learning_rate", "beta1", "beta2", "epsilon")}  # the hyperparameters each name reads
 RANGES = {"learning_rate": "a finite real number > 0 (or an optax schedule)", "epsilon": "a finite real number > 0",
-          "beta": "a real number in [0, 1)", "beta1": "a real number in [0, 1)", "beta2": "a real number in [0, 1)"}
+          "beta": "a real number in [0, 1)", "beta1": "a real number in [0, 1)", "beta2": "a real number in [0, 1)",
+          "lambd": "a finite real number >= 0", "keep_prob": "a real number in (0, 1]"}
 
 
 class TrainState(NamedTuple):
@@ -150,7 +161,9 @@ def _run(params, X, Y, key, hyper, state, columns, *, hidden, output, optimizer,
     count_dtype = _count_dtype(dtype)
     ax = 0 if layout == "rows" else 1  # the examples' axis of D, T and mask
     D, T = (X.T, Y.astype(dtype).T) if layout == "rows" else (X, Y.astype(dtype))  # transposed once, for the run
-    hyper = {name: value.astype(dtype) for name, value in hyper.items()}
+    hyper = {name: value.astype(count_dtype if name == "lambd" else dtype) for name, value in hyper.items()}
+    lambd, keep_prob = hyper.get("lambd", 0.0), hyper.get("keep_prob", 1.0)  # absent: no L2 term, no dropout
+    k_shuffle, k_dropout = jax.random.split(key) if "keep_prob" in hyper else (key, None)
     named = isinstance(optimizer, str)
     tx = make_optimizer(optimizer, hyper, schedule)
 
@@ -190,7 +203,7 @@ def _run(params, X, Y, key, hyper, state, columns, *, hidden, output, optimizer,
         return D_b, T_b, as_mask(real), jnp.sum(real).astype(count_dtype)
 
     def epoch_order(i):
-        return jax.random.permutation(jax.random.fold_in(key, i // n_batches), m)
+        return jax.random.permutation(jax.random.fold_in(k_shuffle, i // n_batches), m)
 
     def shuffled(i, perm):  # a new order at the start of every epoch
         if batch_size is None:
@@ -201,8 +214,10 @@ def _run(params, X, Y, key, hyper, state, columns, *, hidden, output, optimizer,
         params, opt_state, perm = carry
         perm = shuffled(i, perm)
         D_b, T_b, mask, m_b = batch(i, perm)
+        step_key = None if k_dropout is None else jax.random.fold_in(k_dropout, i)  # this step's dropout masks
         J, grads = fast.cost_and_grads(params, D_b, T_b, layout=layout, hidden=hidden, output=output,
-                                       grads_from=grads_from, placement=placement, start=start, m=m_b, mask=mask)
+                                       grads_from=grads_from, placement=placement, start=start, m=m_b, mask=mask,
+                                       lambd=lambd, keep_prob=keep_prob, key=step_key)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, perm), J
 
@@ -313,6 +328,10 @@ def _positive_int(name, value):
 def _in_range(name, v):
     if name.startswith("beta"):
         return (0 <= v) & (v < 1)
+    if name == "lambd":
+        return np.isfinite(v) & (v >= 0)
+    if name == "keep_prob":
+        return (0 < v) & (v <= 1)
     return np.isfinite(v) & (v > 0)
 
 
@@ -334,7 +353,7 @@ def check_hyperparameter(name, value, dtype, *, scalar=True):
     if not np.all(_in_range(name, v)):
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     rounded = np.asarray(np.asarray(value).astype(dtype), np.float64)  # the value the run computes with
-    if not np.all(_in_range(name, rounded)):
+    if not np.all(_in_range(name, rounded)) or (name == "keep_prob" and np.any((v < 1) & (rounded == 1))):
         raise ValueError(f"{name} must be {expected} in the params' dtype {np.dtype(dtype).name}, got {value!r}, "
                          f"which rounds to {rounded.tolist()}")
 
@@ -404,7 +423,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
           learning_rate=None, num_iterations=2500, batch_size=None, key=None, grads_from: GradsFrom = "backprop",
           placement="deferred", start="dZL", record_every=1, mesh=None, process_local=False, beta=None, beta1=None,
           beta2=None, epsilon=None, layout: Literal["auto", "rows", "columns"] = "auto", state=None,
-          return_state=False):
+          return_state=False, lambd=0.0, keep_prob=1.0):
     """Train params on (X, Y) for num_iterations optimizer steps; returns (params, costs).
 
         for i = step .. step + num_iterations - 1:        (step = 0, or state.step to resume)
@@ -413,6 +432,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
             params = optimizer update(params, grads)
     costs: (ceil(num_iterations / record_every),) the J of every record_every-th iteration.
     return_state=True returns TrainResult(params, costs, state); state= resumes a run (module docstring).
+    lambd > 0 adds L2, keep_prob < 1 inverted dropout with masks drawn per step from key (module docstring).
     """
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
@@ -440,6 +460,12 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
     hyper, schedule = _hyperparameters(optimizer, given, dtype, params)
     if state is not None:
         _check_state(state, make_optimizer(optimizer, hyper, schedule), params)
+    for name, value, off in (("lambd", lambd, 0), ("keep_prob", keep_prob, 1)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == off:
+            continue  # the plain default: the term is left out of the program (static)
+        check_hyperparameter(name, value, dtype)  # anything else is traced: a new value reuses the run
+        hyper[name] = jnp.asarray(value)
+    dropout = "keep_prob" in hyper
     columns = None
     if process_local:
         X, Y, columns = process_local_columns(mesh, X, Y)
@@ -450,10 +476,14 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
             raise ValueError(f"batch_size must be at most m = {m}, got {batch_size}")
         if key is None:
             raise ValueError("key is required when batch_size is given (it reshuffles the mini-batches)")
+    if dropout and key is None:
+        raise ValueError("key is required when keep_prob is given (it draws each step's dropout masks)")
+    if key is not None and (dropout or batch_size is not None):
+        shapes.key(key)
     layer_dims = shapes.layer_dims_of(params, check_values=False)
     if layout == "auto":
         layout = choose_layout(layer_dims, m if batch_size is None else batch_size)
-    key = key if batch_size is not None else None
+    key = key if batch_size is not None or dropout else None
     if process_local:  # every other input is the same on every process: replicate it over the mesh
         params, key, hyper, state, columns = _replicated(mesh, (params, key, hyper, state, columns))
     params, costs, state = _run_jit(params, X, Y, key, hyper, state, columns, hidden=hidden, output=output,

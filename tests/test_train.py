@@ -396,3 +396,68 @@ def test_train_bfloat16_mesh_padding_divides_by_exactly_1003(key):
     for on in (None, mesh):
         _, costs = train(params, X, Y, output="identity", learning_rate=1e-3, num_iterations=1, mesh=on)
         assert float(costs[0]) == 1.0078125, (on, float(costs[0]))
+
+
+@functools.partial(jax.jit, static_argnames=("hidden",))
+def regularized_cost_and_grads(params, Xb, Yb, masks, lambd, keep_prob, *, hidden):
+    kw = dict(hidden=hidden, lambd=lambd, keep_prob=keep_prob, masks=masks)
+    return model.cost(params, Xb, Yb, **kw), model.autodiff_grads(params, Xb, Yb, **kw)
+
+
+def regularized_reference(params, X, Y, *, learning_rate, num_iterations, lambd, keep_prob, key, batch_size=None,
+                          hidden="relu"):
+    """Gradient descent on jax.grad of the core's L2 + dropout cost, the masks drawn as train documents.
+
+    (k_shuffle, k_dropout) = split(key); step i (from 0) uses dropout_masks(fold_in(k_dropout, i)) drawn
+    for the batch's full width (batch_size, or m) and cut to its real columns (the ragged last batch).
+    """
+    m = X.shape[1]
+    k_shuffle, k_dropout = jax.random.split(key)
+    batches = (shuffled_batches(k_shuffle, m, batch_size, -(-num_iterations * batch_size // m) + 1)
+               if batch_size else None)
+    costs = []
+    for i in range(num_iterations):
+        cols = slice(None) if batches is None else batches[i]
+        Xb, Yb = X[:, cols], Y[:, cols]
+        width = batch_size or m
+        masks = [D[:, :Xb.shape[1]] for D in model.dropout_masks(jax.random.fold_in(k_dropout, i), params, width,
+                                                                 keep_prob=keep_prob)]
+        cost, grads = regularized_cost_and_grads(params, Xb, Yb, masks, lambd, keep_prob, hidden=hidden)
+        costs.append(cost)
+        params = jax.tree.map(lambda p, g: p - learning_rate * g, params, grads)
+    return params, jnp.stack(costs)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])  # full batch; 23 = 8 + 8 + a ragged 7
+def test_train_l2_and_dropout_equal_jax_grad_descent(key, batch_size):
+    params, X, Y = problem(key, (3, 6, 5, 1), 23)
+    k_run = jax.random.key(11)
+    kw = dict(learning_rate=0.1, lambd=0.7, keep_prob=0.8, key=k_run, batch_size=batch_size)
+    want, want_costs = regularized_reference(params, X, Y, num_iterations=12, **kw)
+    got, costs = train(params, X, Y, num_iterations=12, **kw)  # hand-written backprop with lambd, keep_prob
+    assert_layers_close(got, want, TRAIN_TOL)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
+    first = train(params, X, Y, num_iterations=5, return_state=True, **kw)  # resumed: the same masks and batches
+    rest, rest_costs = train(first.params, X, Y, num_iterations=7, state=first.state, **kw)
+    assert_layers_close(rest, want, TRAIN_TOL)
+    np.testing.assert_allclose(jnp.concatenate([first.costs, rest_costs]), want_costs, rtol=1e-12)
+    compiled = _run_jit._cache_size()
+    train(params, X, Y, num_iterations=12, **{**kw, "lambd": 0.2, "keep_prob": 0.6})
+    assert _run_jit._cache_size() == compiled  # lambd and keep_prob are traced
+    plain, _ = train(params, X, Y, num_iterations=12, learning_rate=0.1, batch_size=batch_size, key=k_run)
+    assert rel(plain[0].W, got[0].W) > 1e-3  # and they change the run
+
+
+@pytest.mark.parametrize(("dtype", "kwargs", "match"), [
+    (jnp.float64, dict(lambd=-0.1, key=jax.random.key(0)), r"lambd must be a finite real number >= 0, got -0.1"),
+    (jnp.float64, dict(lambd=float("nan")), "lambd must be"),
+    (jnp.float64, dict(keep_prob=0.0, key=jax.random.key(0)), r"keep_prob must be a real number in \(0, 1\]"),
+    (jnp.float64, dict(keep_prob=1.5, key=jax.random.key(0)), "keep_prob must be"),
+    (jnp.float64, dict(keep_prob=0.5), "key is required when keep_prob is given"),
+    (jnp.float16, dict(keep_prob=0.99999, key=jax.random.key(0)),
+     "keep_prob .* float16, got 0.99999, which rounds to 1"),
+])
+def test_train_rejects_bad_regularization_by_name(key, dtype, kwargs, match):
+    params, X, Y = problem(key, (3, 2, 1), 20, dtype=dtype)
+    with pytest.raises(ValueError, match=match):
+        train(params, X, Y, num_iterations=2, **kwargs)
