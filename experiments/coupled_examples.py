@@ -30,7 +30,7 @@ Method
     synchronised statistics: psum of the sums forward, of BN's two sums backward.
     Every gap is Ng's relative error ||a - b|| / (||a|| + ||b||).
 Run
-    jaxbp experiment coupled_examples            (full: m = 512, 10 seeds)
+    jaxbp experiment coupled_examples            (full: m = 384, 10 seeds)
     jaxbp experiment coupled_examples --quick
 Expected
     Plain: every gap at float64 round-off (~1e-16). Batchnorm: (2) the coupled mean is the batch
@@ -76,18 +76,18 @@ class Config:
     """Per-example gradients, dZ columns, placement and micro-batches with and without batch norm."""
 
     hidden_dims: tuple = (16, 16)
-    m: int = 512
+    m: int = 384  # not a power of two, so 1/m is rounded and deferred vs absorbed is a real comparison
     seeds: int = 10
     num_iterations: int = 300  # full-batch gradient descent steps to the "trained" state
     learning_rate: float = 0.1
-    micro_batch_sizes: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+    micro_batch_sizes: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 384)  # m/D for each D is added
     device_counts: tuple = (2, 8, 64)  # the literal program: one compile each
     eps: float = 1e-5
     out_dir: str = ""
 
     @classmethod
     def quick(cls):
-        return cls(m=128, seeds=3, num_iterations=100, micro_batch_sizes=(1, 8, 32, 128), device_counts=(4,))
+        return cls(m=96, seeds=3, num_iterations=100, micro_batch_sizes=(1, 8, 32, 96), device_counts=(4,))
 
 
 class BNLayer(NamedTuple):
@@ -333,7 +333,8 @@ def measure(params, X, Y, batchnorm, *, eps, micro_batch_sizes):
     zeros = {k: jnp.zeros_like(v) for k, v in dZ.items()}
     reference, dJ_dZ = jax.grad(lambda p, d: jnp.mean(losses(p, X, Y, batchnorm, d, eps=eps)), argnums=(0, 1))(
         params, zeros)
-    out = {"deferred_vs_absorbed": gap(deferred, absorbed), "deferred_vs_autodiff": gap(deferred, reference),
+    out = {"grad_norm": jnp.linalg.norm(flat(deferred)),  # for scale: the gaps are relative to it
+           "deferred_vs_absorbed": gap(deferred, absorbed), "deferred_vs_autodiff": gap(deferred, reference),
            "absorbed_vs_autodiff": gap(absorbed, reference),
            "deferred_vs_absorbed_worst_leaf": jnp.max(jnp.stack([_common.rel_error(a, b) for a, b in zip(
                jax.tree.leaves(deferred), jax.tree.leaves(absorbed), strict=True)]))}
@@ -414,6 +415,8 @@ def sizes_of(cfg):
 
 def claim(net, key, *, L, m):
     """What the Expected section predicts for a gap: "round-off", "coupled" (well above it) or "noise"."""
+    if key == "grad_norm":
+        return "value"  # not a gap
     if key.endswith("one_vs_full"):
         return "noise"  # one micro-batch against the full batch: sampling, in both nets
     if net == "plain":
@@ -445,7 +448,9 @@ def run(cfg, *, cache=None):
                 for state, p in (("init", params), ("trained", trained)):
                     g, (full, dZ), accumulated = measure(p, X, Y, batchnorm, eps=cfg.eps, micro_batch_sizes=sizes)
                     g = jax.device_get(g) | jax.device_get(per_example_gaps(p, X, Y, batchnorm, full, dZ, eps=cfg.eps))
-                    g.update({f"micro|{B}": v for B, v in zip(sizes, g.pop("micro"), strict=True)})
+                    micro = g.pop("micro")
+                    if net == "batchnorm":  # in the plain net G plays no part: grouped_grads is its full gradient
+                        g.update({f"micro|{B}": v for B, v in zip(sizes, micro, strict=True)})
                     for D in cfg.device_counts:
                         lit, simulated = literal(p, X, Y, batchnorm, full, accumulated, eps=cfg.eps, n_devices=D,
                                                  i=sizes.index(cfg.m // D))
@@ -495,13 +500,14 @@ def figures(out):
 
     for (net, state), color in zip([(n, s) for n in ("batchnorm", "plain") for s in STATES], ("C3", "C1", "C0", "C2"),
                                    strict=True):
-        ax1.plot(sizes, [y(net, state, f"micro|{B}") for B in sizes], "-o", ms=4, color=color,
-                 label=f"{net}, {state}: mean of micro-batch grads")
-        ax1.fill_between(sizes, [y(net, state, f"micro|{B}", "min") for B in sizes],
-                         [y(net, state, f"micro|{B}", "max") for B in sizes], color=color, alpha=0.15)
+        if net == "batchnorm":  # in the plain net G plays no part: its only micro-batch numbers are the literal ones
+            ax1.plot(sizes, [y(net, state, f"micro|{B}") for B in sizes], "-o", ms=4, color=color,
+                     label=f"{net}, {state}: mean of micro-batch grads (min-max over seeds)")
+            ax1.fill_between(sizes, [y(net, state, f"micro|{B}", "min") for B in sizes],
+                             [y(net, state, f"micro|{B}", "max") for B in sizes], color=color, alpha=0.15)
         Bs = [m // D for D in out["device_counts"]]
         ax1.plot(Bs, [y(net, state, f"devices|{D}|local_vs_full") for D in out["device_counts"]], "s", mfc="none",
-                 ms=10, color=color)
+                 ms=10, color=color, label=None if net == "batchnorm" else f"{net}, {state}")
         ax1.plot(Bs, [y(net, state, f"devices|{D}|sync_vs_full") for D in out["device_counts"]], "x", ms=9,
                  color=color)
         ax1.plot(Bs, [y(net, state, f"devices|{D}|one_vs_full") for D in out["device_counts"]], "^", ms=7,
@@ -531,18 +537,96 @@ def positions_of(out):
     return {k.split("|")[1]: None for k in out["stats"]["plain"]["init"] if k.startswith("dZ|")}
 
 
+def report_section(result):
+    """The report's Markdown for this question (without its heading, TITLE), every number read from result.
+
+    result: results.json's "results" (the whole record is accepted too).
+    """
+    from experiments.report import g, table
+
+    r = result.get("results", result) if "metadata" in result else result
+    st, s, m = r["stats"], r["summary"], r["m"]
+    sizes, counts, L = r["micro_batch_sizes"], r["device_counts"], s["L"]
+
+    def med(state, key, net="batchnorm"):
+        return st[net][state][key]["median"]
+
+    def worst(key, net="batchnorm", pick="max"):
+        return (max if pick == "max" else min)(st[net][state][key][pick] for state in STATES)
+
+    def both(key, net="batchnorm"):
+        return f"{g(med('init', key, net))} at init, {g(med('trained', key, net))} after training"
+
+    names = [k.split("|")[1] for k in st["batchnorm"]["init"] if k.startswith("dZ|") and k.endswith("|coupled")]
+    below = [k for k in names if claim("batchnorm", f"dZ|{k}|coupled", L=L, m=m) == "coupled"]
+    above = [k for k in names if k not in below]
+    mesh = (f"on {', '.join(map(str, s['mesh_devices']))} real CPU devices (shard_map) the program agrees with its "
+            f"vmapped version to {g(max(s['plain|mesh_max'], s['batchnorm|mesh_max']))}"
+            if s["mesh_devices"] else "no real devices were run (one CPU device in this process)")
+    text = (f"Setup: {r['layer_dims']} relu/sigmoid net on {m} two-moons examples, float64, {s['seeds']} seeds, at "
+            f"He init and after full-batch training (batch norm cost {g(s['batchnorm|cost_initial'])} to "
+            f"{g(s['batchnorm|cost_trained'])}); medians over seeds unless said. Gaps are Ng's relative error.\n\n"
+            f"**Without batch norm every reading holds to round-off**: the mean of the per-example gradients against "
+            f"the batch gradient, each column of dZ[l] against its example's own dL(i)/dZ[l], deferred against "
+            f"absorbed, micro-batch accumulation and a pmean over shards against the full batch: the largest gap over "
+            f"all seeds, states and comparisons is {g(s['plain|worst_round-off'])} ({s['plain|worst_round-off_at']}).\n\n"
+            f"**With batch norm in train mode the 1/m is still exactly where it was.** J = (1/m) sum_i L(i) is still "
+            f"a mean, so dJ/dtheta is still the mean of the dL(i)/dtheta when each L(i) is differentiated as the "
+            f"forward pass computes it, batch statistics included (\"coupled\"): largest gap "
+            f"{g(worst('mean_coupled_vs_batch'))}. Deferred and absorbed give the same dW, dgamma, dbeta to "
+            f"{g(worst('deferred_vs_absorbed_worst_leaf'))} per parameter (m = {m}; BN's backward by hand, "
+            f"jaxbp.layers.batchnorm_backward), both jax.grad's to {g(worst('deferred_vs_autodiff'))}: the 1/m is "
+            f"one scalar on J, and where it is applied is exact. The deferred factor is m dJ/dZ[l] as before "
+            f"(to {g(max(worst(f'dZ|{k}|m_dJdZ') for k in names))}).\n\n"
+            f"**What breaks is the per-example reading.** Each dL(i)/dtheta now depends on every example, so it is no "
+            f"longer \"example i's own\". Taking the statistics as constants (\"frozen\", stop_gradient) gives "
+            f"per-example gradients whose mean misses the batch gradient by {both('mean_frozen_vs_batch')}; an "
+            f"example alone, as a batch of 1, has x_hat = 0 and gives its hidden layers no gradient at all "
+            f"(mean gap {both(f'micro|{sizes[0]}')}, B = {sizes[0]} below). Column i of dZ = m dJ/dZ = sum_j "
+            f"dL(j)/dZ[:, i] is example i's own gradient only above the last batch norm ({', '.join('d' + k for k in above)}: "
+            f"largest gap {g(max(worst(f'dZ|{k}|{c}') for k in above for c in ('coupled', 'frozen')))}); below it the "
+            f"columns carry the other examples' gradients through the statistics:\n\n")
+    text += table(["factor", "own, coupled: init", "trained", "own, frozen: init", "trained"],
+                  [("d" + k, *(g(med(state, f"dZ|{k}|{c}")) for c in ("coupled", "frozen") for state in STATES))
+                   for k in below])
+    text += ("\n\nCoupled and frozen own columns are nearly the same (they differ by example i's own share of the "
+             "statistics, O(1/m)); both miss the cross terms, which the column needs.\n\n"
+             "**Micro-batches and devices.** Accumulating m/B micro-batches, each normalised by its own statistics, "
+             "differentiates another function. Gap of the mean of the micro-batch gradients to the full-batch "
+             f"gradient (m = {m}; the gradient's norm is {both('grad_norm')}):\n\n")
+    text += table(["B", "batch norm, init", "batch norm, trained"],
+                  [(B, g(med("init", f"micro|{B}")), g(med("trained", f"micro|{B}"))) for B in sizes])
+    text += (f"\n\nIt falls as B grows and is round-off at B = m ({g(worst(f'micro|{m}'))}). The literal program, "
+             f"D = m/B shards each normalised by its own statistics and a pmean (data parallelism without "
+             f"synchronised batch norm, and gradient accumulation alike), gives the same gaps to "
+             f"{g(max(worst(f'devices|{D}|local_vs_grouped') for D in counts))} for D = "
+             f"{', '.join(map(str, counts))} (without batch norm it matches the full batch to "
+             f"{g(max(worst(f'devices|{D}|local_vs_full', 'plain') for D in counts))}); {mesh}. Synchronising the statistics (psum of the sums forward, of BN's "
+             f"two sums backward) restores the full-batch gradient: "
+             f"{g(max(worst(f'devices|{D}|sync_vs_full') for D in counts))}. For scale, one micro-batch's own "
+             f"gradient is off by " + ", ".join(f"{g(med(state, f'devices|{D}|one_vs_full'))} (B = {m // D}, {state})"
+                                                for D in counts[-1:] for state in STATES)
+             + " (sampling noise, which accumulation averages away; the statistics' bias it does not). "
+             f"**So:** the 1/m stays a scalar on J and its placement stays exact; what batch norm removes is the "
+             f"decomposition of the gradient into per-example pieces computed from one example each, and with it the "
+             f"equivalence of micro-batch accumulation, unsynchronised data parallelism and the full-batch step.")
+    return text
+
+
 def main(argv=None):
     cfg = _common.parse_config(Config, argv, NAME)
-    try:  # a standalone run gets CPU devices for the mesh check; in a process that already ran JAX this is set
-        jax.config.update("jax_num_cpu_devices", min(max(cfg.device_counts, default=1), MESH_DEVICES))
-    except RuntimeError:
-        pass
+    wanted = min(max(cfg.device_counts, default=1), MESH_DEVICES)
+    if jax.config.jax_num_cpu_devices < wanted:  # never fewer than the process (e.g. the tests) already asked for
+        try:  # a standalone run gets CPU devices for the mesh check; once JAX has started, this is fixed
+            jax.config.update("jax_num_cpu_devices", wanted)
+        except RuntimeError:
+            pass
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         out = run(cfg, cache=cache)
     st = out["stats"]
-    table = [{"gap": k, **{f"{net} {state}": st[net][state][k]["median"] for net in NETS for state in STATES}}
-             for k in st["batchnorm"]["init"]]
+    table = [{"gap": k, **{f"{net} {state}": st[net][state][k]["median"] for net in NETS for state in STATES
+                           if k in st[net][state]}} for k in st["batchnorm"]["init"]]
     _common.print_table(table, ["gap", *(f"{net} {state}" for net in NETS for state in STATES)])
     print("median over seeds; " + "; ".join(f"{k} = {v if not isinstance(v, float) else f'{v:.3g}'}"
                                              for k, v in out["summary"].items() if "worst" in k))
