@@ -8,11 +8,11 @@ Question
     mean and variance. Which reading survives, where, and by how much does the other fail? What
     does it do to gradient accumulation over micro-batches and to data parallelism?
 Method
-    Two moons (m examples, generated, shuffled once), float64, a [2, 16, 16, 1] relu/sigmoid net with
-    U[l] = W[l] A[l-1] and, for l < L, Z[l] = gamma x_hat(U[l]) + beta ("batchnorm":
-    jaxbp.layers.batchnorm_forward in train mode, statistics over the m examples) or Z[l] = U[l] +
-    beta ("plain": Ng's net, beta is b). Both nets are one program with a switch, at He init and
-    after full-batch gradient descent, over seeds.
+    Two moons (m examples; a seed draws the init and the examples' order), float64, a [2, 16, 16, 1]
+    relu/sigmoid net with U[l] = W[l] A[l-1] and, for l < L, Z[l] = gamma x_hat(U[l]) + beta
+    ("batchnorm": jaxbp.layers.batchnorm_forward in train mode, statistics over the m examples) or
+    Z[l] = U[l] + beta ("plain": Ng's net, beta is b). Both nets are one program with a switch, at He
+    init and after full-batch gradient descent, over seeds.
     Per-example gradient of example i = the gradient of its own loss L(i), evaluated inside the
     full batch, with the batch statistics either functions of all the examples, as the forward pass
     computes them ("coupled": the true dependence), or constants ("frozen": stop_gradient, i.e.
@@ -87,7 +87,7 @@ class Config:
 
     @classmethod
     def quick(cls):
-        return cls(m=96, seeds=3, num_iterations=100, micro_batch_sizes=(1, 8, 32, 96), device_counts=(4,))
+        return cls(m=96, seeds=3, num_iterations=100, micro_batch_sizes=(1, 3, 12, 48, 96), device_counts=(4,))
 
 
 class BNLayer(NamedTuple):
@@ -396,11 +396,14 @@ MESH_DEVICES = 8  # CPU devices a standalone run asks for, for the literal progr
 
 
 @functools.partial(jax.jit, static_argnames=("m", "dtype"), compiler_options=COMPILER)
-def data(m, *, dtype):
-    """m two-moons examples (X (2, m), Y (1, m)) in a shuffled order, so that every block of columns mixes classes."""
-    k_data, k_order = jax.random.split(jax.random.key(0))
-    X, Y = datasets.moons(k_data, m, dtype=dtype)
-    order = jax.random.permutation(k_order, m)
+def data(seed, *, m, dtype):
+    """m two-moons examples (X (2, m), Y (1, m)), the same for every seed, in the seed's own random order.
+
+    The order decides which examples share a micro-batch (contiguous blocks of columns); the rest is
+    order-free. Generated in class order, so every order here mixes the classes.
+    """
+    X, Y = datasets.moons(jax.random.key(0), m, dtype=dtype)
+    order = jax.random.permutation(jax.random.fold_in(jax.random.key(seed), 1), m)
     return X[:, order], Y[:, order]
 
 
@@ -429,8 +432,7 @@ def claim(net, key, *, L, m):
 
 
 def run(cfg, *, cache=None):
-    X, Y = data(cfg.m, dtype=jnp.float64)
-    layer_dims = (X.shape[0], *cfg.hidden_dims, 1)
+    layer_dims = (2, *cfg.hidden_dims, 1)
     sizes = sizes_of(cfg)
     cpu = jax.devices("cpu")
     meshes = {D: parallel.make_mesh(cpu[:D]) for D in cfg.device_counts if D <= len(cpu)}
@@ -441,6 +443,7 @@ def run(cfg, *, cache=None):
             batchnorm = jnp.asarray(net == "batchnorm")
             gaps, mesh, J = {s: [] for s in STATES}, {s: {} for s in STATES}, []
             for seed in range(cfg.seeds):
+                X, Y = data(seed, m=cfg.m, dtype=jnp.float64)
                 params = init(seed, layer_dims=layer_dims, dtype=X.dtype)
                 trained, costs_t = train(params, X, Y, batchnorm, cfg.learning_rate, num_iterations=cfg.num_iterations,
                                          eps=cfg.eps)
