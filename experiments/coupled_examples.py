@@ -1,4 +1,4 @@
-"""Where does the 1/m go when examples are coupled? Per-example gradients, dZ columns and micro-batches under batch norm.
+"""Where does the 1/m go when examples are coupled? Per-example grads, dZ columns and micro-batches under batch norm.
 
 Question
     When examples do not interact, J = (1/m) sum_i L(i) gives two readings: the batch gradient is
@@ -186,11 +186,11 @@ def backward(params, caches, ZL, Y, batchnorm, *, placement, m=None, sync=False,
     m = Y.shape[1] if m is None else m
     dZ = backprop.output_dZL(activations.sigmoid(ZL), Y, caches, output="sigmoid", start="dZL", placement=placement,
                              m=m)  # (1, m)
-    grads, factors = [None] * len(params), {}
+    grads, factors, dA = [None] * len(params), {}, None
     for l in range(len(params), 0, -1):
         layer, cache = params[l - 1], caches[l - 1]
         if l < len(params):
-            dZ = backprop.activation_backward(dA, cache.Z, activation="relu")  # dA of layer l+1
+            dZ = backprop.activation_backward(dA, cache.Z, activation="relu")  # dA[l] from layer l+1
         factors[f"Z[{l}]"] = dZ
         if l < len(params):
             if G is not None:
@@ -572,7 +572,8 @@ def report_section(result):
             f"**Without batch norm every reading holds to round-off**: the mean of the per-example gradients against "
             f"the batch gradient, each column of dZ[l] against its example's own dL(i)/dZ[l], deferred against "
             f"absorbed, micro-batch accumulation and a pmean over shards against the full batch: the largest gap over "
-            f"all seeds, states and comparisons is {g(s['plain|worst_round-off'])} ({s['plain|worst_round-off_at']}).\n\n"
+            f"all seeds, states and comparisons is {g(s['plain|worst_round-off'])} "
+            f"({s['plain|worst_round-off_at']}).\n\n"
             f"**With batch norm in train mode the 1/m is still exactly where it was.** J = (1/m) sum_i L(i) is still "
             f"a mean, so dJ/dtheta is still the mean of the dL(i)/dtheta when each L(i) is differentiated as the "
             f"forward pass computes it, batch statistics included (\"coupled\"): largest gap "
@@ -586,7 +587,8 @@ def report_section(result):
             f"per-example gradients whose mean misses the batch gradient by {both('mean_frozen_vs_batch')}; an "
             f"example alone, as a batch of 1, has x_hat = 0 and gives its hidden layers no gradient at all "
             f"(mean gap {both(f'micro|{sizes[0]}')}, B = {sizes[0]} below). Column i of dZ = m dJ/dZ = sum_j "
-            f"dL(j)/dZ[:, i] is example i's own gradient only above the last batch norm ({', '.join('d' + k for k in above)}: "
+            f"dL(j)/dZ[:, i] is example i's own gradient only above the last batch norm "
+            f"({', '.join('d' + k for k in above)}: "
             f"largest gap {g(max(worst(f'dZ|{k}|{c}') for k in above for c in ('coupled', 'frozen')))}); below it the "
             f"columns carry the other examples' gradients through the statistics:\n\n")
     text += table(["factor", "own, coupled: init", "trained", "own, frozen: init", "trained"],
@@ -604,15 +606,15 @@ def report_section(result):
              f"synchronised batch norm, and gradient accumulation alike), gives the same gaps to "
              f"{g(max(worst(f'devices|{D}|local_vs_grouped') for D in counts))} for D = "
              f"{', '.join(map(str, counts))} (without batch norm it matches the full batch to "
-             f"{g(max(worst(f'devices|{D}|local_vs_full', 'plain') for D in counts))}); {mesh}. Synchronising the statistics (psum of the sums forward, of BN's "
-             f"two sums backward) restores the full-batch gradient: "
+             f"{g(max(worst(f'devices|{D}|local_vs_full', 'plain') for D in counts))}); {mesh}. Synchronising "
+             f"the statistics (psum of the sums forward, of BN's two sums backward) restores the full-batch gradient: "
              f"{g(max(worst(f'devices|{D}|sync_vs_full') for D in counts))}. For scale, one micro-batch's own "
              f"gradient is off by " + ", ".join(f"{g(med(state, f'devices|{D}|one_vs_full'))} (B = {m // D}, {state})"
                                                 for D in counts[-1:] for state in STATES)
              + " (sampling noise, which accumulation averages away; the statistics' bias it does not). "
-             f"**So:** the 1/m stays a scalar on J and its placement stays exact; what batch norm removes is the "
-             f"decomposition of the gradient into per-example pieces computed from one example each, and with it the "
-             f"equivalence of micro-batch accumulation, unsynchronised data parallelism and the full-batch step.")
+             "**So:** the 1/m stays a scalar on J and its placement stays exact; what batch norm removes is the "
+             "decomposition of the gradient into per-example pieces computed from one example each, and with it the "
+             "equivalence of micro-batch accumulation, unsynchronised data parallelism and the full-batch step.")
     return text
 
 
