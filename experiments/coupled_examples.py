@@ -45,7 +45,6 @@ Expected
 import dataclasses
 import functools
 import sys
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -54,12 +53,9 @@ import numpy as np
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/coupled_examples.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import activations, backprop, costs, datasets, layers, model, parallel
+
+from . import _common
 
 NAME = "coupled_examples"
 TITLE = "7. Where does the 1/m go when examples are coupled?"
@@ -545,7 +541,7 @@ def report_section(result):
 
     result: results.json's "results" (the whole record is accepted too).
     """
-    from experiments.report import g, table
+    from ._report_text import g, table
 
     r = result.get("results", result) if "metadata" in result else result
     st, s, m = r["stats"], r["summary"], r["m"]

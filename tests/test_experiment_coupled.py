@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from experiments import coupled_examples as ce
-from experiments.report import g
+from experiments._report_text import g
 from jaxbp.checking.compare import rel_error
 
 ROUND_OFF = 1e-13  # float64; the largest round-off gap of the quick run is 2.2e-15 (worst leaf, trained)
