@@ -32,6 +32,7 @@ QUESTIONS = {
     "dz_no_one_over_m": "4. Why does dZ carry no 1/m?",
     "dal_vs_dzl": "5. The course's dAL start vs dZ[L] = AL - Y vs logits",
     "device_averaging": "6. Gradient averaging across devices",
+    "coupled_examples": "7. Where does the 1/m go when batch norm couples the examples?",
 }
 
 
@@ -94,7 +95,8 @@ def markdown(report, cfg):
              f"rerun, and counted here with the time they took when computed)."
              + (" **Quick mode: small sizes, few seeds; the numbers are indicative only.**" if quick else ""), ""]
     for name, r in report.items():
-        parts += [f"## {QUESTIONS[name]}", "", getattr(_report_text, name)(r["results"]), ""]
+        section = getattr(_report_text, name, None) or importlib.import_module(f".{name}", __package__).report_section
+        parts += [f"## {QUESTIONS[name]}", "", section(r["results"]), ""]
         parts += [f"![{name} {f}]({name}/{f})" for f in r["figures"]]
         data = ", ".join(f"`{name}/{p.name}`" for p in sorted((Path(cfg.out_dir) / name).glob("*.[jc]s*")))
         parts += ["", f"Run: `jaxbp experiment {name}{quick}` ({r['seconds']:.0f} s of compute); data: {data}.", ""]

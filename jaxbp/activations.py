@@ -97,11 +97,17 @@ HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 OUTPUTS = ("sigmoid", "softmax", "identity", "tanh")
 
 
+def _known(name, names=tuple(ACTIVATIONS)):
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, names))}; got {name!r}")
+    return name
+
+
 def g(name):
-    """The activation function called `name` (see ACTIVATIONS)."""
-    return ACTIVATIONS[name][0]
+    """The activation function called `name` (see ACTIVATIONS); ValueError listing them for any other name."""
+    return ACTIVATIONS[_known(name)][0]
 
 
 def g_prime(name):
-    """The derivative g' called `name`; it takes Z."""
-    return ACTIVATIONS[name][1]
+    """The derivative g' called `name`; it takes Z. Softmax has none (its Jacobian is not diagonal)."""
+    return ACTIVATIONS[_known(name, HIDDEN)][1]

@@ -1,4 +1,8 @@
-"""Random well-scaled problems shared by the tests: params, X, Y for a given configuration."""
+"""Random well-scaled problems shared by the tests: params, X, Y for a given configuration.
+
+Built with NumPy and handed to JAX as arrays: eager jax.random compiles its kernels once per
+shape, which for the tests' many random shapes cost more than the computations under test.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -7,32 +11,45 @@ import numpy as np
 import jaxbp
 
 
-def labels(key, output, n_y, m, dtype):
+def rng_of(key):
+    """A NumPy Generator seeded from a jax key, a legacy uint32 key or an int seed."""
+    if isinstance(key, (int, np.integer)):
+        return np.random.default_rng(int(key))
+    data = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
+    return np.random.default_rng([int(x) for x in data.ravel()])
+
+
+def labels(rng, output, n_y, m, dtype):
     """Y (n_y, m) valid for the output's cost: 0/1 for sigmoid, one-hot for softmax, reals otherwise."""
     if output == "sigmoid":
-        return jax.random.bernoulli(key, 0.5, (n_y, m)).astype(dtype)
-    if output == "softmax":
-        return jax.nn.one_hot(jax.random.randint(key, (m,), 0, n_y), n_y, axis=0, dtype=dtype)
-    if output == "tanh":
-        return jax.random.uniform(key, (n_y, m), dtype, -0.9, 0.9)
-    return jax.random.normal(key, (n_y, m), dtype)
+        Y = (rng.random((n_y, m)) < 0.5).astype(np.float64)
+    elif output == "softmax":
+        Y = np.eye(n_y)[:, rng.integers(0, n_y, m)]
+    elif output == "tanh":
+        Y = rng.uniform(-0.9, 0.9, (n_y, m))
+    else:
+        Y = rng.normal(size=(n_y, m))
+    return jnp.asarray(Y, dtype)
 
 
 def problem(key, layer_dims, m, *, hidden="relu", output="sigmoid", dtype=jnp.float64, zero_column=True):
-    """(params, X, Y) with He/Xavier init and biases drawn small; X's first column is 0 so Z == 0 exactly there.
+    """(params, X, Y) with He/Xavier-scaled W and biases drawn small; X's first column is 0 so Z == 0 exactly there.
 
     With b = 0 on that column too, every Z[l][:, 0] is exactly 0 for relu-family nets: the kinks are hit.
+    key: a jax key or an int seed (only its bits are used, by NumPy).
     """
-    k_p, k_x, k_y, k_b = jax.random.split(key, 4)
-    method = "he" if hidden in ("relu", "leaky_relu") else "xavier"
-    params = jaxbp.init_params(k_p, layer_dims, method=method, dtype=dtype)
-    if not zero_column:  # nonzero biases so db is exercised away from the kink
-        b_keys = jax.random.split(k_b, len(params))
-        params = tuple(jaxbp.Layer(p.W, 0.1 * jax.random.normal(k, p.b.shape, dtype)) for p, k in zip(params, b_keys, strict=True))
-    X = jax.random.normal(k_x, (layer_dims[0], m), dtype)
+    rng = rng_of(key)
+    he = hidden in ("relu", "leaky_relu")
+    params = []
+    for n_prev, n_l in zip(layer_dims[:-1], layer_dims[1:], strict=True):
+        scale = (2 / n_prev) ** 0.5 if he else (2 / (n_prev + n_l)) ** 0.5
+        W = rng.normal(size=(n_l, n_prev)) * scale
+        b = np.zeros((n_l, 1)) if zero_column else 0.1 * rng.normal(size=(n_l, 1))  # nonzero: db away from the kink
+        params.append(jaxbp.Layer(jnp.asarray(W, dtype), jnp.asarray(b, dtype)))
+    X = rng.normal(size=(layer_dims[0], m))
     if zero_column:
-        X = X.at[:, 0].set(0)
-    return params, X, labels(k_y, output, layer_dims[-1], m, dtype)
+        X[:, 0] = 0
+    return tuple(params), jnp.asarray(X, dtype), labels(rng, output, layer_dims[-1], m, dtype)
 
 
 def random_dims(seed, depth, *, output):

@@ -21,18 +21,21 @@ NP_G = {
 }
 
 
-def np_forward(params, X, hidden, output):
-    """A[L] by NumPy float64, the plain loop of the course."""
+def np_forward(params, X, hidden, output, masks=None, keep_prob=1.0):
+    """A[L] by NumPy float64, the plain loop of the course; masks: the course's inverted dropout."""
     A = np.asarray(X, np.float64)
     for l, layer in enumerate(params, start=1):
         Z = np.asarray(layer.W, np.float64) @ A + np.asarray(layer.b, np.float64)
         A = NP_G[output if l == len(params) else hidden](Z)
+        if masks is not None and l < len(params):
+            A = A * np.asarray(masks[l - 1], np.float64)  # the course: A = A * D; A = A / keep_prob
+            A = A / keep_prob
     return A
 
 
-def np_cost(params, X, Y, hidden, output):
+def np_cost(params, X, Y, hidden, output, masks=None, keep_prob=1.0):
     """J = (1/m) sum of the course's losses, from probabilities, in NumPy float64."""
-    AL, Y = np_forward(params, X, hidden, output), np.asarray(Y, np.float64)
+    AL, Y = np_forward(params, X, hidden, output, masks, keep_prob), np.asarray(Y, np.float64)
     if output == "sigmoid":
         L = -(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)).sum(0)
     elif output == "softmax":
@@ -40,3 +43,13 @@ def np_cost(params, X, Y, hidden, output):
     else:
         L = 0.5 * ((AL - Y) ** 2).sum(0)
     return L.mean()
+
+
+def compute_cost_with_regularization(A3, Y, parameters, lambd):
+    """The course's function (Improving Deep Neural Networks, week 1, Regularization), NumPy float64."""
+    m = Y.shape[1]
+    logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
+    cross_entropy_cost = 1.0 / m * np.nansum(logprobs)
+    L2_regularization_cost = (1 / m) * (lambd / 2) * sum(np.sum(np.square(parameters[f"W{l}"]))
+                                                         for l in range(1, len(parameters) // 2 + 1))
+    return cross_entropy_cost + L2_regularization_cost

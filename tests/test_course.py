@@ -27,7 +27,7 @@ def test_from_course_names_missing_keys():
 def test_grads_to_course_has_the_course_keys(key):
     params, X, Y = problem(key, (4, 3, 1), 6)
     AL, caches = jaxbp.forward(params, X)
-    grads, steps = jaxbp.backward(params, caches, AL, Y, intermediates=True)
+    grads, steps = jaxbp.backward(params, caches, AL, Y, hidden="relu", output="sigmoid", intermediates=True)
     d = course.grads_to_course(grads, steps)
     assert sorted(d) == ["dA0", "dA1", "dW1", "dW2", "db1", "db2"]
     assert d["dA0"].shape == X.shape and d["dA1"].shape == (3, 6)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from problems import problem
-from refs import max_rel_error, np_cost, np_forward
+from refs import compute_cost_with_regularization, max_rel_error, np_cost, np_forward
 
 import jaxbp
 
@@ -47,7 +47,8 @@ def test_linear_forward(key):
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
 def test_per_example_grads_mean_is_the_batch_gradient(key, output):
     params, X, Y = problem(key, (4, 5, 3), 17, hidden="tanh", output=output)
-    per_example = jaxbp.per_example_grads(params, X, Y, hidden="tanh", output=output)
+    per_example = jax.jit(jaxbp.per_example_grads, static_argnames=("hidden", "output"))(params, X, Y, hidden="tanh",
+                                                                                        output=output)
     assert per_example[0].W.shape == (17, 5, 4) and per_example[0].b.shape == (17, 5, 1)
     mean = jax.tree.map(lambda g: g.mean(axis=0), per_example)
     total = jax.tree.map(lambda g: g.sum(axis=0), per_example)
@@ -72,3 +73,44 @@ def test_predict(key):
     params, X, _ = problem(key, (4, 5, 1), 12)
     AL, _ = jaxbp.forward(params, X)
     np.testing.assert_array_equal(jaxbp.predict(params, X), (np.asarray(AL) > 0.5).astype(float))
+
+
+def test_cost_with_l2_matches_the_course_compute_cost_with_regularization(key):
+    params, X, Y = problem(key, (4, 6, 5, 1), 13, hidden="relu", zero_column=False)
+    AL, _ = jaxbp.forward(params, X)
+    course_params = {f"{q}{l}": np.asarray(getattr(p, q)) for l, p in enumerate(params, start=1) for q in "Wb"}
+    want = compute_cost_with_regularization(np.asarray(AL), np.asarray(Y), course_params, 0.7)
+    assert float(jaxbp.cost(params, X, Y, lambd=0.7)) == pytest.approx(want, rel=1e-13)
+    total = float(jaxbp.cost(params, X, Y, lambd=0.7, reduction="sum"))
+    assert total == pytest.approx(13 * want, rel=1e-13)  # sum L + (lambd/2) sum ||W||^2 = m * mean
+
+
+def test_forward_with_dropout_matches_the_course(key):
+    params, X, Y = problem(key, (4, 6, 5, 3), 13, hidden="tanh", output="softmax")
+    masks = jaxbp.model.dropout_masks(jax.random.key(3), params, 13, keep_prob=0.8)
+    assert [D.shape for D in masks] == [(6, 13), (5, 13)] and all(D.dtype == X.dtype for D in masks)
+    assert set(np.unique(np.concatenate([np.ravel(D) for D in masks]))) <= {0.0, 1.0}
+    kw = dict(hidden="tanh", output="softmax", keep_prob=0.8)
+    AL, caches = jaxbp.forward(params, X, **kw, masks=masks)
+    np.testing.assert_allclose(AL, np_forward(params, X, "tanh", "softmax", masks, 0.8), rtol=1e-13)
+    assert caches[0].D is masks[0] and caches[1].D is masks[1] and caches[2].D is None
+    J = float(jaxbp.cost(params, X, Y, **kw, masks=masks))
+    assert J == pytest.approx(np_cost(params, X, Y, "tanh", "softmax", masks, 0.8), rel=1e-13)
+    drawn, _ = jaxbp.forward(params, X, **kw, key=jax.random.key(3))  # a key draws the same masks
+    np.testing.assert_array_equal(drawn, AL)
+
+
+def test_dropout_masks_keep_about_keep_prob_of_the_units():
+    params = tuple(jaxbp.Layer(jnp.zeros((n, p)), jnp.zeros((n, 1))) for p, n in ((3, 200), (200, 100), (100, 1)))
+    masks = jaxbp.model.dropout_masks(jax.random.key(0), params, 500, keep_prob=0.8)
+    assert [D.shape for D in masks] == [(200, 500), (100, 500)]
+    assert float(jnp.mean(masks[0])) == pytest.approx(0.8, abs=0.01)  # 1e5 draws: sd 1.3e-3
+    assert not np.array_equal(masks[0][:100], masks[1])  # one key per layer
+
+
+def test_dropout_needs_masks_or_a_key_not_both(key):
+    params, X, _ = problem(key, (4, 3, 1), 5)
+    with pytest.raises(ValueError, match=r"keep_prob = 0.5 < 1 needs dropout masks"):
+        jaxbp.forward(params, X, keep_prob=0.5)
+    with pytest.raises(ValueError, match="not both"):
+        jaxbp.forward(params, X, keep_prob=0.5, masks=(jnp.ones((3, 5)),), key=jax.random.key(0))

@@ -6,9 +6,8 @@ break there. .ci/run builds the wheel and runs the commands from a venv outside 
 """
 
 import re
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +28,13 @@ def test_experiments_import_each_other_relatively():
     for path in sorted((ROOT / "experiments").glob("*.py")):
         absolute = re.findall(r"^\s*(?:from|import) experiments\b.*$", path.read_text(), flags=re.M)
         assert not absolute, f"{path.name}: {absolute[0].strip()} (write `from . import ...`; the wheel renames it)"
+
+
+def test_floor_script_pins_the_lower_bounds_of_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = {d.split(">=")[0]: d.split(">=")[1] for d in deps}
+    pins = dict(p.split("==") for p in re.search(r'FLOOR="([^"]+)"', (ROOT / ".ci/floor").read_text())[1].split())
+    assert {name: pins[name] for name in floors} == floors
+    assert pins["jaxlib"] == pins["jax"]
+    assert "python3.11" in (ROOT / ".ci/floor").read_text()
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"] == ">=3.11"

@@ -11,14 +11,14 @@ import jaxbp
 @pytest.fixture
 def net(key):
     params = jaxbp.init_params(key, (4, 3, 1), dtype=jnp.float64)
-    X = jax.random.normal(key, (4, 5))
+    X = jnp.asarray(np.random.default_rng(0).normal(size=(4, 5)))  # NumPy: no per-shape compile
     Y = jnp.array([[0.0, 1, 1, 0, 1]])
     return params, X, Y
 
 
 def fwd_bwd(params, X, Y, **kw):
     AL, caches = jaxbp.forward(params, X)
-    return jaxbp.backward(params, caches, AL, Y, **kw)
+    return jaxbp.backward(params, caches, AL, Y, **{"hidden": "relu", "output": "sigmoid", **kw})
 
 
 CASES = {
@@ -33,9 +33,9 @@ CASES = {
     "labels outside [0, 1]": (lambda p, X, Y: jaxbp.cost(p, X, 2 * Y), ValueError, r"Y must lie in \[0, 1\] for output='sigmoid'"),
     "softmax Y not one-hot": (lambda p, X, Y: jaxbp.cost(jaxbp.init_params(jax.random.key(1), (4, 3), dtype=jnp.float64), X,
                                                        jnp.ones((3, 5)), output="softmax"), ValueError, r"Y must be one-hot"),
-    "NaN in X": (lambda p, X, Y: jaxbp.forward(p, X.at[0, 0].set(jnp.nan)), ValueError, r"X holds 1 non-finite value"),
+    "NaN in X": (lambda p, X, Y: jaxbp.forward(p, X.at[0, 0].set(jnp.nan)), ValueError, r"X holds non-finite values \(NaN or Inf\): 1 of 20"),
     "Inf in params": (lambda p, X, Y: jaxbp.forward((jaxbp.Layer(p[0].W.at[1, 1].set(jnp.inf), p[0].b), p[1]), X), ValueError,
-                      r"W\[1\] holds 1 non-finite"),
+                      r"W\[1\] holds non-finite values \(NaN or Inf\): 1 of 12"),
     "integer X": (lambda p, X, Y: jaxbp.forward(p, X.astype(jnp.int32)), TypeError, r"X must have a floating dtype"),
     "mixed dtypes": (lambda p, X, Y: jaxbp.forward(p, X.astype(jnp.float32)), TypeError, r"X has dtype float32 but the params have float64"),
     "unknown hidden": (lambda p, X, Y: jaxbp.forward(p, X, hidden="ReLU"), ValueError, r"hidden must be one of .*'relu'.*; got 'ReLU'"),
@@ -70,6 +70,23 @@ def test_values_inside_jit_are_not_checked_but_shapes_are(net):
     params, X, Y = net  # a NaN traced inside jit cannot be seen without a device sync; eager calls catch it
     out = jax.jit(lambda X: jaxbp.cost(params, X, Y))(X.at[0, 0].set(jnp.nan))
     assert np.isnan(float(out))  # relu passes the NaN on (0 * NaN), it does not turn it into 0
+
+
+def test_debug_runs_the_value_checks_under_jit_inside_checkify(net):
+    from jax.experimental import checkify
+
+    params, X, Y = net
+    f = jax.jit(lambda X, mask: jaxbp.cost(params, X, Y, mask=mask, debug=True))
+    checked = checkify.checkify(f, errors=checkify.user_checks)
+    err, _ = checked(X, jnp.ones((1, 5)))
+    err.throw()
+    for bad_X, bad_mask, message in [(X.at[0, 0].set(jnp.nan), jnp.ones((1, 5)), r"X holds non-finite values"),
+                                     (X, jnp.array([[1.0, 1, 2, 1, 0]]), r"mask must hold only 0/1 values")]:
+        err, _ = checked(bad_X, bad_mask)
+        with pytest.raises(ValueError, match=message):
+            err.throw()
+    with pytest.raises(ValueError, match="Cannot abstractly evaluate a checkify.check"):
+        f(X, jnp.ones((1, 5)))  # debug=True is for checked runs only
 
 
 def test_integer_labels_are_accepted(net):
