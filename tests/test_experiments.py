@@ -119,7 +119,7 @@ def test_report_has_every_question_figure_and_number(quick):
 def test_why_average_mean_of_per_example_grads_is_the_batch_grad(root):
     s = quick_results(root, "why_average")["results"]["summary"]
     # measured (quick): 2.3e-16, 1.1e-7, 6.3e-4, 1.3e-4: each at most a few eps of its dtype
-    for dtype, eps in (("float64", 2.0 ** -52), ("float32", 2.0 ** -23), ("bfloat16", 2.0 ** -7), ("float16", 2.0 ** -10)):
+    for dtype, eps in _report_text.EPS.items():  # float64 2^-52, float32 2^-23, bfloat16 2^-7, float16 2^-10
         assert s[f"{dtype}_mean_vs_batch"] < 4 * eps, dtype
         assert s[f"{dtype}_sum_vs_sum_batch"] < 4 * eps, dtype
     assert s["float64_sum_vs_m_times_mean"] < 1e-15
