@@ -97,7 +97,7 @@ _MEMORY_SCRIPT = """
 import json, resource, sys
 import jax, jax.numpy as jnp, numpy as np
 from jaxbp import model
-from jaxbp.training import _run_jit, flops_per_step, train
+from jaxbp.training import train
 dims, m, n = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 X = jnp.asarray(rng.random((dims[0], m)).astype(np.float32))
