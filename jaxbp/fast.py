@@ -15,13 +15,15 @@ Contract
     numerics: in float16 it underflows where deferred's product overflows). grads are
     Layer(dW, db) in Ng's shapes in both layouts.
     Why rows: XLA's CPU dot runs the cat net's first-layer products (12288 inputs, m = 209)
-    faster with the examples along the rows. Measured (one core, taskset -c 0, process time,
-    median of 300 steps, float32, relu/sigmoid, deferred; the cat net [12288, 20, 7, 5, 1]):
-        rows (X.T)                              3.44 ms
-        columns (X)                             4.87 ms
-        columns code handed X = XT.T in jit     4.83 ms   (XLA folds the transpose into the dot
-                                                           but keeps the (n_l, m) products: no gain)
-    so a transposed X alone does not bring the rows' speed: the loop takes a layout instead.
+    faster with the examples along the rows. Measured (one core, taskset -c 0, process time per
+    step, median of 300 jitted steps, float32, relu/sigmoid, deferred; the cat net
+    [12288, 20, 7, 5, 1], m = 209; a shared machine, so medians of two runs):
+        rows (X.T), the one loop with layout="rows"         2.70 ms   (its former copy: 3.24-3.72)
+        columns (X)                                          4.16 ms
+        the columns loop handed X = XT.T inside the jit      3.85 ms
+        jax.grad in rows                                     2.44 ms
+    XLA folds the transpose into the dot but keeps the (n_l, m) products, so a transposed X alone
+    does not bring the rows' speed: the one loop takes the layout instead of being copied.
     For narrow layers Ng's layout is faster (planar: 3.0 vs 6.8 us), since elementwise work
     vectorises along the minor axis.
 """

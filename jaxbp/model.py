@@ -186,6 +186,8 @@ def cost(params, X, Y, *, hidden="relu", output="sigmoid", reduction="mean", m=N
     m and mask are for a shard of a larger batch: m is the global number of examples the
     mean divides by, mask (1, m_local) of 0/1 marks the real (unpadded) columns. keep_prob,
     masks and key are forward's dropout: J of the thinned network these masks select.
+    Values (NaN/Inf, labels, masks, m, lambd, keep_prob) are checked on concrete arrays; under the
+    caller's jit only with debug=True inside jax.experimental.checkify (see shapes.py).
     """
     masks = _check(params, X, Y, hidden=hidden, output=output, keep_prob=keep_prob, masks=masks, key=key, debug=debug,
                    reduction=reduction, m=m, mask=mask, lambd=lambd)
@@ -194,7 +196,11 @@ def cost(params, X, Y, *, hidden="relu", output="sigmoid", reduction="mean", m=N
 
 def autodiff_grads(params, X, Y, *, hidden="relu", output="sigmoid", reduction="mean", m=None, mask=None, lambd=0.0,
                    keep_prob=1.0, masks=None, key=None, debug=False):
-    """jax.grad of cost: a tuple of Layer(W=dW, b=db) mirroring params (the exact reference)."""
+    """jax.grad of cost: a tuple of Layer(W=dW, b=db) mirroring params (the exact reference).
+
+    Arguments as for cost; with keep_prob < 1 pass the forward's masks (or its key) to get the
+    gradient of the same thinned network the hand-written backward sees.
+    """
     masks = _check(params, X, Y, hidden=hidden, output=output, keep_prob=keep_prob, masks=masks, key=key, debug=debug,
                    reduction=reduction, m=m, mask=mask, lambd=lambd)
     return jax.grad(_cost)(params, X, Y, hidden, output, reduction, m, mask, lambd, keep_prob, masks)

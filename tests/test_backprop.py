@@ -18,9 +18,9 @@ from jaxbp import fast
 from jaxbp.activations import HIDDEN, OUTPUTS
 
 # Ng's metric per parameter, worst over the matrix of test_backward_matches_jax_grad, measured on its
-# shapes: float64 5.8e-15, float32 1.4e-6; over other random shapes 7.4e-15 and 1.7e-6 (identity output,
-# where dZ[L] = AL - Y cancels). The house bound 1e-13 holds for float64; float32 gets 2e-5, several
-# times the measured worst, for other shapes and XLA builds' reduction orders.
+# shapes: float64 2.2e-14 (tanh/softmax/dZL/sum, depth 5), float32 6.8e-6 (tanh/softmax/dAL/deferred,
+# depth 5); over other random shapes 7.4e-15 and 1.7e-6. The house bound 1e-13 holds for float64; float32
+# gets 2e-5, three times the measured worst, for other shapes and XLA builds' reduction orders.
 TOL = {jnp.float64: 1e-13, jnp.float32: 2e-5}
 
 PLACEMENTS = ("deferred", "absorbed", "sum")
@@ -30,11 +30,13 @@ DEPTHS = range(1, 6)
 # depth. The matrix runs eagerly: eager kernels compile once per (op, shape) and are then shared by all 1050
 # configurations (measured, one process: 36 s of CPU for the whole matrix; 80 s with a new random shape per
 # depth; jitting each (hidden, output, dtype) with all its configurations costs 2-4 s of compile each, 84-170 s).
-WIDTHS, N_Y, M = (5, 3, 1, 6, 4), 3, 23  # a width of 1, and m = 23 not a power of two (1/m inexact)
+# The other eager tests use the depth-3 shape (5, 3, 4, 3), m = 23, too (in the same worker, compiled once).
+WIDTHS, N_Y, M = (5, 3, 4, 1, 6), 3, 23  # a width of 1 from depth 4, and m = 23 not a power of two (1/m inexact)
 
 
-def matrix_problem(depth, *, hidden, output, dtype):
-    return problem(depth, WIDTHS[:depth] + (N_Y,), M, hidden=hidden, output=output, dtype=dtype)
+def matrix_problem(depth, *, hidden, output="sigmoid", dtype=jnp.float64, seed=None, zero_column=True):
+    return problem(depth if seed is None else seed, WIDTHS[:depth] + (N_Y,), M, hidden=hidden, output=output,
+                   dtype=dtype, zero_column=zero_column)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
@@ -73,16 +75,16 @@ def every_placement_and_start(params, X, Y, *, hidden, output):
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
-def test_backward_matches_jax_grad_under_jit(key, output):
-    params, X, Y = problem(key, (4, 5, 3, 3), 16, hidden="leaky_relu", output=output)
+def test_backward_matches_jax_grad_under_jit(output):
+    params, X, Y = matrix_problem(3, hidden="leaky_relu", output=output, seed=11)
     hand, ref = every_placement_and_start(params, X, Y, hidden="leaky_relu", output=output)
     for (start, placement), grads in hand.items():
         assert max_rel_error(grads, ref[jaxbp.reduction_for(placement)]) <= TOL[jnp.float64], (start, placement)
 
 
 @pytest.mark.parametrize(("output", "start"), PAIRS)
-def test_backward_matches_jax_grad_eager(key, output, start):
-    params, X, Y = problem(key, (4, 5, 3, 3), 16, hidden="leaky_relu", output=output)
+def test_backward_matches_jax_grad_eager(output, start):
+    params, X, Y = matrix_problem(3, hidden="leaky_relu", output=output, seed=11)
     AL, caches = jaxbp.forward(params, X, hidden="leaky_relu", output=output)
     for placement in PLACEMENTS:
         grads = jaxbp.backward(params, caches, AL, Y, hidden="leaky_relu", output=output, placement=placement,
@@ -127,9 +129,9 @@ def test_placements_bit_identical_when_m_is_a_power_of_two(key, m, dtype):
         np.testing.assert_array_equal(np.asarray(d), np.asarray(a))  # dividing by 2^k is exact
 
 
-def test_placements_agree_and_sum_is_m_times_mean(key):
-    m = 37  # not a power of two: equal to rounding, not bitwise
-    params, X, Y = problem(key, (6, 5, 4, 1), m, hidden="relu")
+def test_placements_agree_and_sum_is_m_times_mean():
+    m = M  # not a power of two: equal to rounding, not bitwise
+    params, X, Y = matrix_problem(3, hidden="relu", seed=12)
     AL, caches = jaxbp.forward(params, X, hidden="relu")
     grads = {p: jaxbp.backward(params, caches, AL, Y, hidden="relu", output="sigmoid", placement=p) for p in PLACEMENTS}
     assert max_rel_error(grads["deferred"], grads["absorbed"]) <= 1e-15
@@ -148,8 +150,8 @@ def cost_from_Z(params, Zl, l, Y, *, hidden, output, reduction):
 
 @pytest.mark.parametrize("start", ["dZL", "dAL"])
 @pytest.mark.parametrize("output", ["sigmoid", "softmax"])
-def test_dZ_is_per_example_dL_dZ_deferred_and_dJ_dZ_absorbed(key, output, start):
-    params, X, Y = problem(key, (5, 6, 4, 3), 24, hidden="tanh", output=output)
+def test_dZ_is_per_example_dL_dZ_deferred_and_dJ_dZ_absorbed(output, start):
+    params, X, Y = matrix_problem(3, hidden="tanh", output=output, seed=13)
     AL, caches = jaxbp.forward(params, X, hidden="tanh", output=output)
     kw = dict(hidden="tanh", output=output, start=start, intermediates=True)
     _, deferred = jaxbp.backward(params, caches, AL, Y, placement="deferred", **kw)
@@ -161,11 +163,11 @@ def test_dZ_is_per_example_dL_dZ_deferred_and_dJ_dZ_absorbed(key, output, start)
         # column i of d(sum L)/dZ is example i's own dL(i)/dZ(i): the losses do not mix columns
         assert rel_error(deferred[l - 1].dZ, dL_dZ) <= 1e-14
         assert rel_error(absorbed[l - 1].dZ, dJ_dZ) <= 1e-14
-        np.testing.assert_allclose(deferred[l - 1].dZ / 24, absorbed[l - 1].dZ, rtol=1e-13, atol=1e-18)
+        np.testing.assert_allclose(deferred[l - 1].dZ / M, absorbed[l - 1].dZ, rtol=1e-13, atol=1e-18)
 
 
-def test_dA0_is_the_gradient_wrt_X(key):
-    params, X, Y = problem(key, (4, 5, 1), 10, hidden="sigmoid")
+def test_dA0_is_the_gradient_wrt_X():
+    params, X, Y = matrix_problem(3, hidden="sigmoid", seed=14)
     AL, caches = jaxbp.forward(params, X, hidden="sigmoid")
     _, steps = jaxbp.backward(params, caches, AL, Y, hidden="sigmoid", output="sigmoid", placement="sum",
                               intermediates=True)
@@ -197,23 +199,23 @@ def test_dAL_start_nonfinite_where_sigmoid_saturates_and_dZL_stays_finite():
 
 WRONG = {
     "one_over_m_twice": lambda g, m: jax.tree.map(lambda x: x / m, g),
-    "transposed_dW": lambda g, m: tuple(jaxbp.Layer(l.W.T, l.b) for l in g),
+    "db_without_one_over_m": lambda g, m: tuple(jaxbp.Layer(l.W, m * l.b) for l in g),
 }
 
 
 @pytest.mark.parametrize("mistake", sorted(WRONG))
-def test_comparison_catches_a_wrong_backprop(key, mistake):
-    params, X, Y = problem(key, (4, 4, 4, 1), 20, hidden="tanh")
+def test_comparison_catches_a_wrong_backprop(mistake):
+    params, X, Y = matrix_problem(3, hidden="tanh", seed=15)
     AL, caches = jaxbp.forward(params, X, hidden="tanh")
     right = jaxbp.backward(params, caches, AL, Y, hidden="tanh", output="sigmoid")
     ref = jaxbp.autodiff_grads(params, X, Y, hidden="tanh")
     assert max_rel_error(right, ref) <= TOL[jnp.float64]
-    assert max_rel_error(WRONG[mistake](right, 20), ref) > 0.1
+    assert max_rel_error(WRONG[mistake](right, M), ref) > 0.1
 
 
-def test_comparison_catches_the_wrong_activation_derivative(key):
+def test_comparison_catches_the_wrong_activation_derivative():
     # backward refuses tanh caches with hidden="sigmoid" (below), so the wrong loop is written out here
-    params, X, Y = problem(key, (4, 5, 3, 1), 20, hidden="tanh")
+    params, X, Y = matrix_problem(3, hidden="tanh", seed=16)
     AL, caches = jaxbp.forward(params, X, hidden="tanh")
     dZ, wrong = AL - Y, []
     for l in (3, 2, 1):
@@ -224,8 +226,8 @@ def test_comparison_catches_the_wrong_activation_derivative(key):
     assert max_rel_error(wrong, jaxbp.autodiff_grads(params, X, Y, hidden="tanh")) > 0.1
 
 
-def test_backward_refuses_caches_from_another_activation_or_params(key):
-    params, X, Y = problem(key, (4, 5, 3, 1), 20, hidden="tanh", zero_column=False)
+def test_backward_refuses_caches_from_another_activation_or_params():
+    params, X, Y = matrix_problem(3, hidden="tanh", seed=17, zero_column=False)
     AL, caches = jaxbp.forward(params, X, hidden="tanh")
     for hidden in ("relu", "sigmoid", "identity", "leaky_relu"):
         with pytest.raises(ValueError, match=rf"caches\[1\].A_prev \(A\[1\]\) is not g\(Z\) for hidden='{hidden}'"):
@@ -239,8 +241,8 @@ def test_backward_refuses_caches_from_another_activation_or_params(key):
         jaxbp.backward(params, caches, AL, Y, output="sigmoid")  # no default: it must be the forward's
 
 
-def test_cache_checks_run_under_jit_with_debug_inside_checkify(key):
-    params, X, Y = problem(key, (4, 5, 3, 1), 20, hidden="tanh", zero_column=False)
+def test_cache_checks_run_under_jit_with_debug_inside_checkify():
+    params, X, Y = matrix_problem(3, hidden="tanh", seed=17, zero_column=False)
 
     def step(params, X, Y, hidden_in_backward):
         AL, caches = jaxbp.forward(params, X, hidden="tanh", debug=True)
@@ -314,7 +316,7 @@ def test_two_layer_l2_and_dropout_worked_by_hand():
     assert [np.asarray(x).item() for x in jax.tree.leaves(grads)] == [41.0, 39.0, 29.0, 2.0]
 
 
-def test_linear_backward_returns_course_order_and_placement_scaling(key):
+def test_linear_backward_returns_course_order_and_placement_scaling():
     rng = np.random.default_rng(0)
     dZ, A_prev, W = (jnp.asarray(rng.normal(size=s)) for s in ((3, 8), (5, 8), (3, 5)))
     dA_prev, dW, db = jaxbp.linear_backward(dZ, A_prev, W)
@@ -329,34 +331,34 @@ def test_linear_backward_returns_course_order_and_placement_scaling(key):
             jaxbp.linear_backward(dZ, A_prev, W, placement=typo)
 
 
-def test_mask_and_global_m_give_the_gradient_of_the_unpadded_batch(key):
-    params, X, Y = problem(key, (4, 5, 1), 10, hidden="relu")
-    Xp, Yp = jnp.pad(X, ((0, 0), (0, 6))), jnp.pad(Y, ((0, 0), (0, 6)))
-    mask = (jnp.arange(16) < 10)[None, :].astype(X.dtype)
+def test_mask_and_global_m_give_the_gradient_of_the_unpadded_batch():
+    params, X, Y = matrix_problem(3, hidden="relu", seed=19)
+    Xp, Yp = jnp.pad(X, ((0, 0), (0, 5))), jnp.pad(Y, ((0, 0), (0, 5)))
+    mask = (jnp.arange(M + 5) < M)[None, :].astype(X.dtype)
     ref = jaxbp.autodiff_grads(params, X, Y, hidden="relu")
+    AL, caches = jaxbp.forward(params, Xp, hidden="relu")
     for placement in ("deferred", "absorbed"):
-        AL, caches = jaxbp.forward(params, Xp, hidden="relu")
-        grads = jaxbp.backward(params, caches, AL, Yp, hidden="relu", output="sigmoid", placement=placement, m=10,
+        grads = jaxbp.backward(params, caches, AL, Yp, hidden="relu", output="sigmoid", placement=placement, m=M,
                                mask=mask)
         assert max_rel_error(grads, ref) <= 1e-14
-    masked = jaxbp.autodiff_grads(params, Xp, Yp, hidden="relu", m=10, mask=mask)
+    masked = jaxbp.autodiff_grads(params, Xp, Yp, hidden="relu", m=M, mask=mask)
     assert max_rel_error(masked, ref) <= 1e-14
 
 
-def test_padded_columns_never_leak_nan(key):
+def test_padded_columns_never_leak_nan():
     # Under jit values are not checked, so a NaN label in a padded column reaches the loss and dZ[L]:
     # the mask drops it with jnp.where (it once multiplied by 0, and NaN * 0 = NaN).
-    params, X, Y = problem(key, (4, 5, 1), 10, hidden="relu")
-    Xp, Yp = jnp.pad(X, ((0, 0), (0, 6))), jnp.pad(Y, ((0, 0), (0, 6)), constant_values=np.nan)
-    mask = (jnp.arange(16) < 10)[None, :].astype(X.dtype)
+    params, X, Y = matrix_problem(3, hidden="relu", seed=19)
+    Xp, Yp = jnp.pad(X, ((0, 0), (0, 5))), jnp.pad(Y, ((0, 0), (0, 5)), constant_values=np.nan)
+    mask = (jnp.arange(M + 5) < M)[None, :].astype(X.dtype)
     ref = jaxbp.autodiff_grads(params, X, Y, hidden="relu")
 
     @jax.jit
     def padded(params, Xp, Yp, mask):
         AL, caches = jaxbp.forward(params, Xp, hidden="relu")
-        hand = jaxbp.backward(params, caches, AL, Yp, hidden="relu", output="sigmoid", m=10, mask=mask)
-        J = jaxbp.cost(params, Xp, Yp, hidden="relu", m=10, mask=mask)
-        return hand, J, jaxbp.autodiff_grads(params, Xp, Yp, hidden="relu", m=10, mask=mask)
+        hand = jaxbp.backward(params, caches, AL, Yp, hidden="relu", output="sigmoid", m=M, mask=mask)
+        J = jaxbp.cost(params, Xp, Yp, hidden="relu", m=M, mask=mask)
+        return hand, J, jaxbp.autodiff_grads(params, Xp, Yp, hidden="relu", m=M, mask=mask)
 
     hand, J, auto = padded(params, Xp, Yp, mask)
     assert float(J) == pytest.approx(float(jaxbp.cost(params, X, Y, hidden="relu")), rel=1e-14)
@@ -424,47 +426,46 @@ def test_float16_rows_and_columns_have_each_placements_numerics(key, m):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # one loop: the columns are the core's backward
 
 
-REGULARIZED = ((0.7, 1.0), (0.0, 0.7), (0.7, 0.7))  # (lambd, keep_prob): L2 alone, dropout alone, both
-
-
-@functools.partial(jax.jit, static_argnames=("hidden", "output"), compiler_options=JIT_OPTIONS)
-def regularized_pairs(params, X, Y, masks, *, hidden, output):
-    """{(lambd, keep_prob, placement): (hand-written grads, jax.grad)} with the same masks, in one jit."""
-    out = {}
-    for lambd, keep_prob in REGULARIZED:
+@pytest.mark.parametrize(("hidden", "output"), [("relu", "sigmoid"), ("tanh", "softmax"), ("leaky_relu", "identity")])
+def test_backward_with_l2_and_dropout_matches_jax_grad(hidden, output):
+    # eager, where the caches are also checked against keep_prob and the masks D (cheaper than a jit per case)
+    params, X, Y = matrix_problem(3, hidden=hidden, output=output, seed=7, zero_column=False)
+    masks = jaxbp.model.dropout_masks(jax.random.key(1), params, M, keep_prob=0.7)
+    for lambd, keep_prob in ((0.7, 1.0), (0.0, 0.7), (0.7, 0.7)):  # L2 alone, dropout alone, both
         kw = dict(hidden=hidden, output=output, keep_prob=keep_prob)
         ms = masks if keep_prob < 1 else None
         AL, caches = jaxbp.forward(params, X, **kw, masks=ms)
         for placement in PLACEMENTS:
             hand = jaxbp.backward(params, caches, AL, Y, **kw, placement=placement, lambd=lambd)
-            out[lambd, keep_prob, placement] = hand, jaxbp.autodiff_grads(
-                params, X, Y, **kw, masks=ms, lambd=lambd, reduction=jaxbp.reduction_for(placement))
-    return out
-
-
-@pytest.mark.parametrize(("hidden", "output", "placement"), [
-    ("relu", "sigmoid", "deferred"), ("tanh", "softmax", "absorbed"), ("leaky_relu", "identity", "sum")])
-def test_backward_with_l2_and_dropout_matches_jax_grad(hidden, output, placement):
-    params, X, Y = problem(7, (5, 6, 4, 3), 19, hidden=hidden, output=output, zero_column=False)
-    masks = jaxbp.model.dropout_masks(jax.random.key(1), params, 19, keep_prob=0.7)
-    for config, (hand, ref) in regularized_pairs(params, X, Y, masks, hidden=hidden, output=output).items():
-        assert max_rel_error(hand, ref) <= TOL[jnp.float64], config  # every placement, under jit
-    # and eagerly (one placement per activation pair), where the caches are checked against keep_prob and D
-    AL, caches = jaxbp.forward(params, X, hidden=hidden, output=output, keep_prob=0.7, masks=masks)
-    hand = jaxbp.backward(params, caches, AL, Y, hidden=hidden, output=output, placement=placement, lambd=0.7,
-                          keep_prob=0.7)
-    ref = jaxbp.autodiff_grads(params, X, Y, hidden=hidden, output=output, keep_prob=0.7, masks=masks, lambd=0.7,
-                               reduction=jaxbp.reduction_for(placement))
-    assert max_rel_error(hand, ref) <= TOL[jnp.float64]
+            ref = jaxbp.autodiff_grads(params, X, Y, **kw, masks=ms, lambd=lambd,
+                                       reduction=jaxbp.reduction_for(placement))
+            assert max_rel_error(hand, ref) <= TOL[jnp.float64], (lambd, keep_prob, placement)
     with pytest.raises(ValueError, match="keep_prob"):
-        jaxbp.backward(params, caches, AL, Y, hidden=hidden, output=output, placement=placement, keep_prob=0.5)
+        jaxbp.backward(params, caches, AL, Y, hidden=hidden, output=output, keep_prob=0.5)
 
 
-def test_l2_gradient_term_per_placement(key):
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_backward_with_l2_and_dropout_matches_jax_grad_under_jit(placement):
+    params, X, Y = matrix_problem(3, hidden="relu", seed=7, zero_column=False)
+    masks = jaxbp.model.dropout_masks(jax.random.key(1), params, M, keep_prob=0.7)
+
+    @jax.jit
+    def pair(params, X, Y, masks, lambd, keep_prob):  # traced lambd and keep_prob
+        AL, caches = jaxbp.forward(params, X, hidden="relu", keep_prob=keep_prob, masks=masks)
+        hand = jaxbp.backward(params, caches, AL, Y, hidden="relu", output="sigmoid", placement=placement,
+                              lambd=lambd, keep_prob=keep_prob)
+        return hand, jaxbp.autodiff_grads(params, X, Y, hidden="relu", masks=masks, lambd=lambd, keep_prob=keep_prob,
+                                          reduction=jaxbp.reduction_for(placement))
+
+    hand, ref = pair(params, X, Y, masks, 0.7, 0.7)
+    assert max_rel_error(hand, ref) <= TOL[jnp.float64]
+
+
+def test_l2_gradient_term_per_placement():
     # absorbed adds (lambd/m) W too: L2's term is a gradient of J, not part of dZ[L]
-    params, X, Y = problem(key, (4, 3, 1), 8, hidden="tanh", zero_column=False)
+    params, X, Y = matrix_problem(3, hidden="tanh", seed=18, zero_column=False)
     AL, caches = jaxbp.forward(params, X, hidden="tanh")
-    for placement, scale in (("deferred", 0.5 / 8), ("absorbed", 0.5 / 8), ("sum", 0.5)):
+    for placement, scale in (("deferred", 0.5 / M), ("absorbed", 0.5 / M), ("sum", 0.5)):
         kw = dict(hidden="tanh", output="sigmoid", placement=placement)
         plain = jaxbp.backward(params, caches, AL, Y, **kw)
         with_l2 = jaxbp.backward(params, caches, AL, Y, **kw, lambd=0.5)

@@ -47,7 +47,8 @@ def test_linear_forward(key):
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
 def test_per_example_grads_mean_is_the_batch_gradient(key, output):
     params, X, Y = problem(key, (4, 5, 3), 17, hidden="tanh", output=output)
-    per_example = jaxbp.per_example_grads(params, X, Y, hidden="tanh", output=output)
+    per_example = jax.jit(jaxbp.per_example_grads, static_argnames=("hidden", "output"))(params, X, Y, hidden="tanh",
+                                                                                        output=output)
     assert per_example[0].W.shape == (17, 5, 4) and per_example[0].b.shape == (17, 5, 1)
     mean = jax.tree.map(lambda g: g.mean(axis=0), per_example)
     total = jax.tree.map(lambda g: g.sum(axis=0), per_example)
