@@ -390,6 +390,17 @@ def print_table(rows, columns):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
+def rel_error_in_jit(a, b):
+    """jaxbp.checking.compare.rel_error, the one metric, written traceably for use inside a jitted function.
+
+    ||a - b|| / (||a|| + ||b||) in float64 (call it under precision()), 0 when both are 0; the
+    tests check that it equals compare.rel_error. Outside jit, use compare.rel_error itself.
+    """
+    a, b = jnp.asarray(a, jnp.float64), jnp.asarray(b, jnp.float64)
+    num, den = jnp.linalg.norm(a - b), jnp.linalg.norm(a) + jnp.linalg.norm(b)
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0.0)
+
+
 # ---------------------------------------------------------------- training
 def library_grads(params, X, Y, *, hidden, output, placement="deferred"):
     """(J, grads) by jaxbp's hand-written backprop in Ng's layout: jaxbp.fast.cost_and_grads, as train uses it."""
@@ -397,18 +408,20 @@ def library_grads(params, X, Y, *, hidden, output, placement="deferred"):
                                placement=placement, start="dZL")
 
 
-def gd(params, X, Y, *, hidden, output, learning_rate, num_iterations, placement="deferred", grads_fn=None,
+def gd(params, X, Y, *, learning_rate, num_iterations, hidden=None, output=None, placement="deferred", grads_fn=None,
        batch_size=None, key=None, with_accuracy=True):
-    """Gradient descent as one lax.scan: W -= alpha dW, b -= alpha db, num_iterations times.
+    """Gradient descent as one lax.scan: p -= alpha dp for every leaf p of params, num_iterations times.
 
     grads_fn(params, X, Y) -> (J, grads); default library_grads with hidden, output, placement.
     With batch_size, each step draws batch_size columns of X with replacement (key required),
     so batch_size may exceed m. Returns (params, costs (T,), accuracies (T,)): J and the accuracy
-    (a forward pass, skipped when with_accuracy=False) of the batch each step used, before its
-    update. jit it with the choices static; vmap it over seeds.
+    (a forward pass of Ng's net with hidden, output; NaN when with_accuracy=False) of the batch
+    each step used, before its update. jit it with the choices static; vmap it over seeds.
     """
     if batch_size is not None and key is None:
         raise ValueError("gd: key is required with batch_size (it draws the mini-batches)")
+    if (grads_fn is None or with_accuracy) and (hidden is None or output is None):
+        raise ValueError("gd: hidden and output are required for the library's grads and for the accuracy")
     if grads_fn is None:
         grads_fn = functools.partial(library_grads, hidden=hidden, output=output, placement=placement)
 

@@ -79,11 +79,13 @@ class Config:
     micro_batch_sizes: tuple = (1, 2, 4, 8, 16, 32, 64, 128, 384)  # m/D for each D is added
     device_counts: tuple = (2, 8, 64)  # the literal program: one compile each
     eps: float = 1e-5
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
 
     @classmethod
     def quick(cls):
-        return cls(m=96, seeds=3, num_iterations=100, micro_batch_sizes=(1, 3, 12, 48, 96), device_counts=(4,))
+        return cls(mode="quick", m=96, seeds=3, num_iterations=100, micro_batch_sizes=(1, 3, 12, 48, 96),
+                   device_counts=(4,))
 
 
 class BNLayer(NamedTuple):
@@ -299,7 +301,7 @@ def flat(tree):
 
 def gap(a, b):
     """Ng's relative error of two gradient trees (or arrays) as one vector."""
-    return _common.rel_error(flat(a), flat(b))
+    return _common.rel_error_in_jit(flat(a), flat(b))
 
 
 def shards(A, k):
@@ -332,10 +334,10 @@ def measure(params, X, Y, batchnorm, *, eps, micro_batch_sizes):
     out = {"grad_norm": jnp.linalg.norm(flat(deferred)),  # for scale: the gaps are relative to it
            "deferred_vs_absorbed": gap(deferred, absorbed), "deferred_vs_autodiff": gap(deferred, reference),
            "absorbed_vs_autodiff": gap(absorbed, reference),
-           "deferred_vs_absorbed_worst_leaf": jnp.max(jnp.stack([_common.rel_error(a, b) for a, b in zip(
+           "deferred_vs_absorbed_worst_leaf": jnp.max(jnp.stack([_common.rel_error_in_jit(a, b) for a, b in zip(
                jax.tree.leaves(deferred), jax.tree.leaves(absorbed), strict=True)]))}
     for k in dZ:  # the hand-written factor is m dJ/dZ; is its column i example i's own gradient?
-        out[f"dZ|{k}|m_dJdZ"] = _common.rel_error(dZ[k], m * dJ_dZ[k])
+        out[f"dZ|{k}|m_dJdZ"] = _common.rel_error_in_jit(dZ[k], m * dJ_dZ[k])
     Gs = jax.vmap(lambda B: group_means(B, m, X.dtype))(jnp.asarray(micro_batch_sizes))  # (n_B, m, m)
     accumulated = jax.vmap(lambda G: grouped_grads(params, X, Y, batchnorm, G, eps=eps))(Gs)
     out["micro"] = jax.vmap(lambda g: gap(g, deferred))(accumulated)  # (n_B,)
@@ -349,7 +351,7 @@ def per_example_gaps(params, X, Y, batchnorm, deferred, dZ, *, eps):
     for name, (per, own) in per_example(params, X, Y, batchnorm, eps=eps).items():
         out[f"mean_{name}_vs_batch"] = gap(mean0(per), deferred)
         for k, columns in own.items():  # columns (m, n_l): row i is dL(i)/dZ[:, i]
-            out[f"dZ|{k}|{name}"] = _common.rel_error(dZ[k], columns.T)
+            out[f"dZ|{k}|{name}"] = _common.rel_error_in_jit(dZ[k], columns.T)
     return out
 
 
@@ -382,8 +384,9 @@ def train(params, X, Y, batchnorm, learning_rate, *, num_iterations, eps):
     def grad_fn(p, X, Y):
         ZL, caches = forward(p, X, batchnorm, eps=eps)
         J = jnp.mean(costs.loss_from_logits(ZL, Y, output="sigmoid"))
-        return J, activations.sigmoid(ZL), backward(p, caches, ZL, Y, batchnorm, placement="deferred")[0]
-    params, costs_t, _ = _common.gd(params, X, Y, grad_fn, learning_rate=learning_rate, num_iterations=num_iterations)
+        return J, backward(p, caches, ZL, Y, batchnorm, placement="deferred")[0]
+    params, costs_t, _ = _common.gd(params, X, Y, grads_fn=grad_fn, learning_rate=learning_rate,
+                                    num_iterations=num_iterations, with_accuracy=False)
     return params, costs_t[jnp.asarray([0, -1])]
 
 
@@ -625,14 +628,14 @@ def main(argv=None):
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         out = run(cfg, cache=cache)
-    st = out["stats"]
-    table = [{"gap": k, **{f"{net} {state}": st[net][state][k]["median"] for net in NETS for state in STATES
-                           if k in st[net][state]}} for k in st["batchnorm"]["init"]]
-    _common.print_table(table, ["gap", *(f"{net} {state}" for net in NETS for state in STATES)])
-    print("median over seeds; " + "; ".join(f"{k} = {v if not isinstance(v, float) else f'{v:.3g}'}"
-                                             for k, v in out["summary"].items() if "worst" in k))
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out),
-                          compute_seconds=cache.seconds)
+        st = out["stats"]
+        table = [{"gap": k, **{f"{net} {state}": st[net][state][k]["median"] for net in NETS for state in STATES
+                               if k in st[net][state]}} for k in st["batchnorm"]["init"]]
+        _common.print_table(table, ["gap", *(f"{net} {state}" for net in NETS for state in STATES)])
+        print("median over seeds; " + "; ".join(f"{k} = {v if not isinstance(v, float) else f'{v:.3g}'}"
+                                                 for k, v in out["summary"].items() if "worst" in k))
+        _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out),
+                              compute_seconds=cache.seconds)
     return 0
 
 

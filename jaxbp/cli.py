@@ -7,8 +7,9 @@
     jaxbp bench [--quick]                 the speed benchmark
 
 Every sub-command has its own --help (`jaxbp experiment NAME --help`: that experiment's flags).
-Exit status: 0 done, 1 a check found a wrong gradient, 2 a usage mistake, told in one line on
-stderr and never as a traceback. Results go to ./results/ (./results/quick/ with --quick).
+Exit status: 0 done, 1 a check found a wrong gradient, 2 a usage mistake (told in one line on
+stderr, never as a traceback), 3 the learner's code raised (jaxbp check). Results go to
+./results/ (./results/quick/ with --quick).
 
 The experiments are the package jaxbp_experiments: the repository's experiments/ folder, which
 the wheel installs under that name. Run from a source checkout (`pip install -e .`, or the

@@ -24,6 +24,7 @@ from experiments import (
     _common,
     _report_text,
     activations,
+    coupled_examples,
     dal_vs_dzl,
     device_averaging,
     dz_no_one_over_m,
@@ -34,7 +35,8 @@ from experiments import (
 from jaxbp.checking import compare
 
 MODULES = {"device_averaging": device_averaging, "why_average": why_average, "activations": activations,
-           "placement": placement, "dz_no_one_over_m": dz_no_one_over_m, "dal_vs_dzl": dal_vs_dzl}
+           "placement": placement, "dz_no_one_over_m": dz_no_one_over_m, "dal_vs_dzl": dal_vs_dzl,
+           "coupled_examples": coupled_examples}  # its claims: tests/test_experiment_coupled.py
 TOL_F64 = 1e-12  # float64 agreement of jaxbp's exact all-reduce with one device (measured <= 3.4e-15)
 
 
@@ -117,7 +119,7 @@ def test_report_has_every_question_figure_and_number(quick):
 def test_why_average_mean_of_per_example_grads_is_the_batch_grad(root):
     s = quick_results(root, "why_average")["results"]["summary"]
     # measured (quick): 2.3e-16, 1.1e-7, 6.3e-4, 1.3e-4: each at most a few eps of its dtype
-    for dtype, eps in (("float64", 2.0 ** -52), ("float32", 2.0 ** -23), ("bfloat16", 2.0 ** -7), ("float16", 2.0 ** -10)):
+    for dtype, eps in _report_text.EPS.items():  # float64 2^-52, float32 2^-23, bfloat16 2^-7, float16 2^-10
         assert s[f"{dtype}_mean_vs_batch"] < 4 * eps, dtype
         assert s[f"{dtype}_sum_vs_sum_batch"] < 4 * eps, dtype
     assert s["float64_sum_vs_m_times_mean"] < 1e-15
@@ -307,6 +309,16 @@ def test_experiments_use_the_one_relative_error():
     for module in (placement, why_average, dz_no_one_over_m):
         assert module.rel_error is compare.rel_error
     assert not hasattr(_common, "rel_error")
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 5), (2, 3, 4)])
+def test_rel_error_in_jit_is_the_one_metric(shape):
+    """The traceable twin used inside jitted experiment code gives compare.rel_error's number."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    with _common.precision():
+        for u, r in ((a, b), (a, a + 1e-9 * b), (np.zeros(shape), np.zeros(shape)), (a, np.zeros(shape))):
+            assert float(jax.jit(_common.rel_error_in_jit)(u, r)) == pytest.approx(compare.rel_error(u, r), rel=1e-14)
 
 
 def test_one_over_m_twice_is_the_gradient_divided_by_m(key):
