@@ -398,8 +398,10 @@ def test_train_bfloat16_mesh_padding_divides_by_exactly_1003(key):
         assert float(costs[0]) == 1.0078125, (on, float(costs[0]))
 
 
-@functools.partial(jax.jit, static_argnames=("hidden",))
-def regularized_cost_and_grads(params, Xb, Yb, masks, lambd, keep_prob, *, hidden):
+@functools.partial(jax.jit, static_argnames=("hidden", "width"))
+def regularized_cost_and_grads(params, Xb, Yb, step_key, lambd, keep_prob, *, hidden, width):
+    """J and jax.grad of the core's L2 + dropout cost; the masks drawn for `width` columns, cut to Xb's."""
+    masks = [D[:, :Xb.shape[1]] for D in model.dropout_masks(step_key, params, width, keep_prob=keep_prob)]
     kw = dict(hidden=hidden, lambd=lambd, keep_prob=keep_prob, masks=masks)
     return model.cost(params, Xb, Yb, **kw), model.autodiff_grads(params, Xb, Yb, **kw)
 
@@ -418,11 +420,8 @@ def regularized_reference(params, X, Y, *, learning_rate, num_iterations, lambd,
     costs = []
     for i in range(num_iterations):
         cols = slice(None) if batches is None else batches[i]
-        Xb, Yb = X[:, cols], Y[:, cols]
-        width = batch_size or m
-        masks = [D[:, :Xb.shape[1]] for D in model.dropout_masks(jax.random.fold_in(k_dropout, i), params, width,
-                                                                 keep_prob=keep_prob)]
-        cost, grads = regularized_cost_and_grads(params, Xb, Yb, masks, lambd, keep_prob, hidden=hidden)
+        cost, grads = regularized_cost_and_grads(params, X[:, cols], Y[:, cols], jax.random.fold_in(k_dropout, i),
+                                                 lambd, keep_prob, hidden=hidden, width=batch_size or m)
         costs.append(cost)
         params = jax.tree.map(lambda p, g: p - learning_rate * g, params, grads)
     return params, jnp.stack(costs)
@@ -437,15 +436,14 @@ def test_train_l2_and_dropout_equal_jax_grad_descent(key, batch_size):
     got, costs = train(params, X, Y, num_iterations=12, **kw)  # hand-written backprop with lambd, keep_prob
     assert_layers_close(got, want, TRAIN_TOL)
     np.testing.assert_allclose(costs, want_costs, rtol=1e-12)
-    first = train(params, X, Y, num_iterations=5, return_state=True, **kw)  # resumed: the same masks and batches
-    rest, rest_costs = train(first.params, X, Y, num_iterations=7, state=first.state, **kw)
-    assert_layers_close(rest, want, TRAIN_TOL)
-    np.testing.assert_allclose(jnp.concatenate([first.costs, rest_costs]), want_costs, rtol=1e-12)
     compiled = _run_jit._cache_size()
     train(params, X, Y, num_iterations=12, **{**kw, "lambd": 0.2, "keep_prob": 0.6})
     assert _run_jit._cache_size() == compiled  # lambd and keep_prob are traced
-    plain, _ = train(params, X, Y, num_iterations=12, learning_rate=0.1, batch_size=batch_size, key=k_run)
-    assert rel(plain[0].W, got[0].W) > 1e-3  # and they change the run
+    if batch_size is not None:  # resumed mid-epoch: the same masks and batches
+        first = train(params, X, Y, num_iterations=5, return_state=True, **kw)
+        rest, rest_costs = train(first.params, X, Y, num_iterations=7, state=first.state, **kw)
+        assert_layers_close(rest, want, TRAIN_TOL)
+        np.testing.assert_allclose(jnp.concatenate([first.costs, rest_costs]), want_costs, rtol=1e-12)
 
 
 @pytest.mark.parametrize(("dtype", "kwargs", "match"), [
