@@ -28,9 +28,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import _common
 from jaxbp.checking.compare import rel_error
 from jaxbp.layers import conv_backward, conv_forward, lstm_backward, lstm_forward
+
+from . import _common
 
 NAME = "bench_layers"
 

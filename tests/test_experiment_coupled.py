@@ -226,9 +226,9 @@ def per_example_gaps(params, X, Y):
         per, own = out[name]
         jac_params, jac_deltas = jax.jacrev(  # row i: dL(i)/dparams; jac_deltas[k] (m, n_l, m)
             lambda p, d, f=frozen: reference_losses(p, X, Y, True, d, frozen=f), argnums=(0, 1))(params, deltas)
-        gaps += [ce._common.rel_error(a, b) for a, b in zip(jax.tree.leaves(per), jax.tree.leaves(jac_params),
+        gaps += [ce._common.rel_error_in_jit(a, b) for a, b in zip(jax.tree.leaves(per), jax.tree.leaves(jac_params),
                                                              strict=True)]
-        gaps += [ce._common.rel_error(own[k], jnp.einsum("ini->in", jac_deltas[k])) for k in own]
+        gaps += [ce._common.rel_error_in_jit(own[k], jnp.einsum("ini->in", jac_deltas[k])) for k in own]
     return jnp.stack(gaps)
 
 

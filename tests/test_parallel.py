@@ -3,7 +3,6 @@
 conftest gives 4 CPU devices; meshes are built from jax.devices("cpu").
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -329,20 +328,3 @@ def test_two_processes_on_localhost_equal_single_device(tmp_path):
         assert len(errors) == 5 and max(errors.values()) <= TOL_F64, errors  # measured: see README
 
 
-def test_device_averaging_experiment_quick(tmp_path):
-    spec = importlib.util.spec_from_file_location("device_averaging", REPO / "experiments" / "device_averaging.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--quick", "--out", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "device_averaging.json").read_text())
-    assert (tmp_path / "device_averaging.png").stat().st_size > 0
-    for row in results["averaging"]:
-        assert row["exact_rel_error"] <= TOL_F64  # jaxbp's psum of sums and counts is exact
-        assert row["formula_rel_error"] <= 1e-12  # the naive error is the predicted one
-        if row["imbalance"] > 0 and row["data"] == "sorted":
-            assert row["naive_error"] > 0.1  # and it is large when shards differ (measured 1.1)
-    f16 = {(r["placement"], r["divide"], r["m"]): r for r in results["precision"] if r["dtype"] == "float16"}
-    m_big = max(m for _, _, m in f16)
-    assert f16["deferred", "after", m_big]["n_nonfinite"] > 0  # after: overflow (m = 2^17: largest sum 1.7e5)
-    assert f16["absorbed", "before", m_big]["n_nonfinite"] == 0  # before: finite
-    assert results["default_divide"] == "before"
