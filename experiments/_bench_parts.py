@@ -113,12 +113,14 @@ print(json.dumps({"before_mib": before / 1024, "peak_mib": resource.getrusage(re
 
 def peak_memory(dims, m, iterations):
     """Peak resident MiB of a fresh process that trains (dims, m) for each count in iterations."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    import jaxbp
+
+    where = str(Path(jaxbp.__file__).resolve().parent.parent)  # this jaxbp, checkout or installed, comes first
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (where, os.environ.get("PYTHONPATH"))))}
     out = {}
     for n in iterations:
         done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, json.dumps([list(dims), m, n])], env=env,
-                              capture_output=True, text=True, check=True, cwd=root)
+                              capture_output=True, text=True, check=True)
         out[n] = json.loads(done.stdout.strip().splitlines()[-1])
     dtype_bytes = 4
     live = dtype_bytes * (dims[0] * m + 2 * sum(a * b + a for a, b in zip(dims[1:], dims[:-1], strict=True))
@@ -127,8 +129,9 @@ def peak_memory(dims, m, iterations):
 
 
 def environment():
+    name, flags = cpu()
     info = dict(jax=jax.__version__, numpy=np.__version__, backend=jax.default_backend(),
-                devices=[str(d) for d in jax.devices()], machine=platform.machine(), processor=_cpu_name(),
+                devices=[str(d) for d in jax.devices()], machine=platform.machine(), processor=name, cpu_flags=flags,
                 cpu_count=os.cpu_count(), python=platform.python_version(), dtype="float32",
                 matmul_precision=str(jax.config.jax_default_matmul_precision),
                 openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ})
@@ -148,11 +151,16 @@ def environment():
     return info
 
 
-def _cpu_name():
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+                "avx512_fp16", "amx_tile", "amx_bf16")  # the extensions that decide float32 (and bf16) matmul speed
+
+
+def cpu(cpuinfo="/proc/cpuinfo"):
+    """(model name, the VECTOR_FLAGS it has) from /proc/cpuinfo; elsewhere (platform.processor(), [])."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path(cpuinfo).read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor()
+        return platform.processor() or platform.machine(), []
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.machine())
+    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+    return name, [f for f in VECTOR_FLAGS if f in flags]

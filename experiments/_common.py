@@ -1,33 +1,59 @@
-"""Shared plumbing of the experiments: flags from a Config, atomic files, reusable parts, metadata.
+"""Shared plumbing of the experiments: checked flags from a Config, atomic files, reusable parts, metadata, gd.
 
-Every experiment module has a frozen Config dataclass, run(cfg, *, cache=None) -> dict that only
-computes, and main(argv) -> int built from `cli`, `PartCache` and `write_outputs` here:
+Every experiment module has a frozen Config dataclass (with a field `mode: str = "full"` and a
+classmethod `quick()` returning the mode="quick" config), run(cfg, *, cache=None) -> dict that only
+computes, and main(argv) -> int built from the functions here:
 
-    cfg = _common.parse_config(Config, argv, name)      --quick, --out DIR, --seeds, --dtype, ...
+    cfg = _common.parse_config(Config, argv, NAME)      --quick, --out DIR, one flag per field
     with _common.precision():                           x64 on (float64 references), "highest" matmuls
-        results = run(cfg, cache=_common.PartCache(cfg.out_dir, cfg))
-    _common.write_outputs(cfg.out_dir, results, rows=..., figures=...)
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        results = run(cfg, cache=cache)
+        _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=..., figures=..., compute_seconds=cache.seconds)
 
-A part is one finished slice of the work (a dtype, a data set) stored as parts/<name>.json
-beside the config it was computed with; a rerun with the same config reuses it, so an
-interrupted run resumes where it stopped. Every file is written to a temporary name and
-renamed, so a run killed half-way leaves only complete files.
+(write_outputs inside the block: the record states the precision the results were computed in.)
 
-`gd` is the minimal training loop the experiments use: full-batch (or sampled mini-batch)
-gradient descent compiled once as a lax.scan and vmapped over seeds by the caller.
+Flags. parse_config checks every value before anything runs and answers a mistake with one line
+on stderr and exit status 2, naming the flag: ints must be >= 1 and floats finite and > 0 (or at
+least the default, where that is smaller) unless the Config's BOUNDS say otherwise, strings must
+be among its CHOICES (dtypes among DTYPES), and its __post_init__ may refuse a combination (a
+ValueError naming the flag). --out must be writable, and --quick refuses a folder that holds a
+full run's results.json. Without the `experiments` extra (matplotlib, scikit-learn, tqdm) it says
+which pip command installs it. --quick results default to results/quick/NAME, full ones to
+results/NAME.
+
+Files. A part is one finished slice of the work (a dtype, a data set) stored as parts/<name>.json
+with the tag of the config it was computed with; a rerun with the same config reuses it, so an
+interrupted run resumes where it stopped. A part that cannot be read (truncated, emptied) is
+recomputed with a warning naming it. Every file is written to a hidden `.NAME.PID.XXXXXXXX.tmp`
+in its folder and renamed over NAME: readers open only final names, so a run killed half-way,
+even by SIGKILL, leaves complete files and perhaps a temporary, which the next run in that
+folder deletes (unless the process that wrote it still runs). Files get the user's usual
+permissions (0666 less the umask), as any file they create.
+
+Training. `gd` is plain gradient descent compiled once as a lax.scan; the callers vmap it over
+seeds. It exists beside jaxbp.train because train cannot run these experiments: why_average draws
+every mini-batch with replacement, so B may exceed m (train's mini-batches are epochs without
+replacement, B <= m); dz_no_one_over_m trains on a deliberately wrong gradient (1/m applied twice)
+that train's grads_from cannot express; activations and dz_no_one_over_m plot the training
+accuracy of every step, where train records only the cost. Its default gradient is the library's
+(jaxbp.fast.cost_and_grads, Ng's layout), and tests/test_experiments.py checks that it retraces
+jaxbp.train step for step.
 """
 
 import argparse
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import io
 import json
 import math
 import os
 import platform
-import tempfile
+import secrets
+import sys
 import time
 from pathlib import Path
 
@@ -35,37 +61,136 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp import fast, model
+from jaxbp.cli import ArgumentParser
+
 DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": jnp.float64}
+EXTRAS = ("matplotlib", "sklearn", "tqdm")  # the `experiments` extra: figures, the data sets, progress bars
+INSTALL_EXTRAS = "pip install 'jaxbp[experiments]'"
 
 
 # ---------------------------------------------------------------- flags
-def parse_config(config_cls, argv, name):
-    """Build argparse from the Config fields; --quick swaps in config_cls.quick() before the flags apply."""
-    parser = argparse.ArgumentParser(prog=f"jaxbp experiment {name}", description=(config_cls.__doc__ or ""))
+def _boolean(text):
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
+
+
+def _number(kind, bounds):
+    """An argparse type for int or float: within bounds = (lo, hi), inclusive, None for open; None: > 0."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+        if bounds is None:
+            ok, want = value > 0, "> 0"
+        else:
+            lo, hi = bounds
+            ok = (lo is None or value >= lo) and (hi is None or value <= hi)
+            want = f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"in [{lo}, {hi}]"
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
+        return value
+    return parse
+
+
+def _field_type(config_cls, field):
+    """The argparse type of one Config field (the element type for tuples), with its BOUNDS."""
+    values = field.default if isinstance(field.default, tuple) else (field.default,)
+    kind = type(values[0]) if values else str
+    if kind is bool:
+        return _boolean
+    if kind in (int, float):
+        # counts >= 1, sizes and rates > 0; a default is always allowed (a seed of 0)
+        least = min(values)
+        default_bounds = (min(1, least), None) if kind is int else None if least > 0 else (least, None)
+        return _number(kind, getattr(config_cls, "BOUNDS", {}).get(field.name, default_bounds))
+    return kind
+
+
+def _missing_modules(names):
+    """The modules among names that cannot be imported (None in sys.modules counts as missing)."""
+    missing = []
+    for name in names:
+        if name in sys.modules:
+            if sys.modules[name] is None:
+                missing.append(name)
+        elif importlib.util.find_spec(name) is None:
+            missing.append(name)
+    return missing
+
+
+def _unwritable(folder):
+    """None if files can be created in folder (made if need be), else why not."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder, f".write-test.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+def _holds_full_results(folder):
+    """True if folder/results.json is a full (not --quick) run's record."""
+    try:
+        config = json.loads(Path(folder, "results.json").read_text())["metadata"]["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return config.get("mode") == "full"
+
+
+def parse_config(config_cls, argv, name, *, prog=None, folder=None, needs=EXTRAS):
+    """The Config from the command line, every value checked; a mistake is one line and exit 2.
+
+    --quick starts from config_cls.quick() instead of config_cls(); the flags apply on top. The
+    results folder defaults to results/<folder> (results/quick/<folder> with --quick), folder =
+    name unless given ("" for results/ itself). needs: modules the run imports (the extra).
+    """
+    prog = prog or f"jaxbp experiment {name}"
+    folder = name if folder is None else folder
+    parser = ArgumentParser(prog=prog, description=(config_cls.__doc__ or "").strip())
     parser.add_argument("--quick", action="store_true", help="a seconds-long version (what the tests run)")
+    choices = {"dtypes": tuple(DTYPES), **getattr(config_cls, "CHOICES", {})}
     for field in dataclasses.fields(config_cls):
         flag = "--" + field.name.replace("_", "-")
+        if field.name == "mode":  # set by --quick
+            continue
         if field.name == "out_dir":
-            parser.add_argument("--out", dest="out_dir", default=None, help=f"results folder (default results/{name})")
-        elif isinstance(field.default, bool):
-            parser.add_argument(flag, dest=field.name, default=None, type=lambda s: s.lower() in ("1", "true", "yes"))
-        elif isinstance(field.default, tuple):
-            kind = type(field.default[0]) if field.default else str
-            parser.add_argument(flag, dest=field.name, default=None, nargs="+", type=kind,
-                                help=f"default {' '.join(map(str, field.default))}")
-        else:
-            parser.add_argument(flag, dest=field.name, default=None, type=type(field.default),
-                                help=f"default {field.default}")
+            parser.add_argument("--out", dest="out_dir", default=None, metavar="DIR",
+                                help=f"results folder (default results/{folder}, results/quick/{folder} with --quick)")
+            continue
+        default = " ".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+        parser.add_argument(flag, dest=field.name, default=None, type=_field_type(config_cls, field),
+                            nargs="+" if isinstance(field.default, tuple) else None,
+                            choices=choices.get(field.name), metavar=field.name.upper(), help=f"default {default}")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    cfg = config_cls.quick() if args.quick else config_cls()
-    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items() if k != "quick" and v is not None}
-    if "dtypes" in changes:
-        for d in changes["dtypes"]:
-            if d not in DTYPES:
-                raise SystemExit(f"--dtypes must be among {', '.join(DTYPES)}; got {d!r}")
-    if "out_dir" not in changes and cfg.out_dir == "":  # quick results apart, so they never replace full ones
-        changes["out_dir"] = str(Path("results", "quick", name) if args.quick else Path("results", name))
-    return dataclasses.replace(cfg, **changes)
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items()
+               if k != "quick" and v is not None}
+    try:
+        cfg = dataclasses.replace(config_cls.quick() if args.quick else config_cls(), **changes)
+    except ValueError as err:  # a combination the Config's __post_init__ refuses
+        parser.error(str(err))
+    if not cfg.out_dir:
+        cfg = dataclasses.replace(cfg, out_dir=str(Path("results", "quick", folder) if args.quick
+                                                   else Path("results", folder)))
+    missing = _missing_modules(needs)
+    if missing:
+        parser.exit(2, f"{prog}: error: needs the `experiments` extra (missing: {', '.join(missing)}); "
+                       f"install it with: {INSTALL_EXTRAS}\n")
+    why = _unwritable(cfg.out_dir)
+    if why:
+        parser.error(f"argument --out: cannot write to {cfg.out_dir}: {why}")
+    if args.quick and _holds_full_results(cfg.out_dir):
+        parser.error(f"argument --out: {cfg.out_dir} holds a full run's results, which --quick would replace; "
+                     "choose another --out")
+    return cfg
 
 
 @contextlib.contextmanager
@@ -113,11 +238,12 @@ def to_jsonable(x):
 
 
 def atomic_write(path, data):
-    """Write bytes or text to path via a temporary file in the same folder and a rename."""
+    """Write bytes or text to path via a hidden temporary in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies (mkstemp's is 0600)
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -125,6 +251,25 @@ def atomic_write(path, data):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(folder):
+    """Delete the .NAME.PID.XXXXXXXX.tmp files in folder whose writing process is gone (killed mid-write)."""
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 3)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # its writer still runs
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # another user's live process
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def write_json(path, obj):
@@ -169,20 +314,40 @@ class PartCache:
         self.dir = Path(out_dir) / "parts"
         self.tag = hashlib.sha256(json.dumps(config_dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.seconds = 0.0  # compute time of every part used, stored or fresh: the cost of a run from scratch
+        for folder in (Path(out_dir), self.dir):
+            remove_stale_temporaries(folder)
 
     def get(self, name, compute):
         path = self.dir / f"{name}.json"
-        if path.is_file():
-            stored = json.loads(path.read_text())
-            if stored.get("config_tag") == self.tag:
-                self.seconds += stored.get("seconds", 0.0)
-                return stored["value"]
+        stored = read_part(path)
+        if stored is not None and stored.get("config_tag") == self.tag:
+            self.seconds += stored.get("seconds", 0.0)
+            return stored["value"]
         start = time.perf_counter()
         value = to_jsonable(compute())
         seconds = time.perf_counter() - start
         self.seconds += seconds
         write_json(path, {"config_tag": self.tag, "seconds": seconds, "value": value})
         return value
+
+
+def read_part(path):
+    """The stored part record at path, or None: absent, or unreadable (then a warning names the file)."""
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_bytes()
+        stored = json.loads(text) if text.strip() else None
+        why = "empty" if stored is None else "not a part record"
+    except OSError as err:
+        why = err.strerror
+    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
+        why = "not valid JSON"
+    else:
+        if isinstance(stored, dict) and "value" in stored:
+            return stored
+    print(f"warning: {path} is unreadable ({why}, perhaps truncated); recomputing it", file=sys.stderr)
+    return None
 
 
 def part(cache, name, compute):
@@ -197,14 +362,16 @@ def progress(iterable, desc, total=None):
     return tqdm(iterable, desc=desc, total=total, disable=None, leave=False)
 
 
-def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=(), compute_seconds=None):
-    """results.json (metadata + results), results.csv (rows) and the figures, each atomically."""
+def write_outputs(out_dir, name, cfg, results, *, rows=(), figures=(), compute_seconds=None, files=()):
+    """results.json (metadata + results), results.csv (rows), figures and (name, text) files, each atomically."""
     out_dir = Path(out_dir)
+    remove_stale_temporaries(out_dir)
     for fig_name, fig in figures:
         save_figure(fig, out_dir / fig_name)
+    for file_name, text in files:
+        atomic_write(out_dir / file_name, text)
     write_csv(out_dir / "results.csv", list(rows))
-    with precision():  # every main computes inside precision(); the record states the values it set
-        meta = metadata(cfg, name)
+    meta = metadata(cfg, name)  # as set now: the mains call this inside the precision() they computed in
     meta["compute_seconds"] = compute_seconds  # sum over the parts, whether computed now or reused
     write_json(out_dir / "results.json", {"metadata": meta, "results": results})
 
@@ -223,34 +390,50 @@ def print_table(rows, columns):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
-def rel_error(a, b):
-    """Ng's relative difference ||a - b|| / (||a|| + ||b||), 0 when both are 0, in float64."""
+def rel_error_in_jit(a, b):
+    """jaxbp.checking.compare.rel_error, the one metric, written traceably for use inside a jitted function.
+
+    ||a - b|| / (||a|| + ||b||) in float64 (call it under precision()), 0 when both are 0; the
+    tests check that it equals compare.rel_error. Outside jit, use compare.rel_error itself.
+    """
     a, b = jnp.asarray(a, jnp.float64), jnp.asarray(b, jnp.float64)
     num, den = jnp.linalg.norm(a - b), jnp.linalg.norm(a) + jnp.linalg.norm(b)
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0.0)
 
 
 # ---------------------------------------------------------------- training
-def gd(params, X, Y, grad_fn, *, learning_rate, num_iterations, batch_size=None, key=None):
-    """Gradient descent as one lax.scan: W -= alpha dW, b -= alpha db, num_iterations times.
+def library_grads(params, X, Y, *, hidden, output, placement="deferred"):
+    """(J, grads) by jaxbp's hand-written backprop in Ng's layout: jaxbp.fast.cost_and_grads, as train uses it."""
+    return fast.cost_and_grads(params, X, Y, layout="columns", hidden=hidden, output=output, grads_from="backprop",
+                               placement=placement, start="dZL")
 
-    grad_fn(params, X, Y) -> (cost, AL, grads). With batch_size, each step draws batch_size
-    columns of X with replacement (key required). Returns (params, costs (T,), accuracies (T,))
-    where cost and accuracy are those of the batch the step used, before the update.
-    jit it with grad_fn, num_iterations and batch_size static; vmap it over seeds.
+
+def gd(params, X, Y, *, learning_rate, num_iterations, hidden=None, output=None, placement="deferred", grads_fn=None,
+       batch_size=None, key=None, with_accuracy=True):
+    """Gradient descent as one lax.scan: p -= alpha dp for every leaf p of params, num_iterations times.
+
+    grads_fn(params, X, Y) -> (J, grads); default library_grads with hidden, output, placement.
+    With batch_size, each step draws batch_size columns of X with replacement (key required),
+    so batch_size may exceed m. Returns (params, costs (T,), accuracies (T,)): J and the accuracy
+    (a forward pass of Ng's net with hidden, output; NaN when with_accuracy=False) of the batch
+    each step used, before its update. jit it with the choices static; vmap it over seeds.
     """
-
     if batch_size is not None and key is None:
         raise ValueError("gd: key is required with batch_size (it draws the mini-batches)")
+    if (grads_fn is None or with_accuracy) and (hidden is None or output is None):
+        raise ValueError("gd: hidden and output are required for the library's grads and for the accuracy")
+    if grads_fn is None:
+        grads_fn = functools.partial(library_grads, hidden=hidden, output=output, placement=placement)
 
     def step(params, key_t):
         Xb, Yb = X, Y
         if batch_size is not None:
             idx = jax.random.randint(key_t, (batch_size,), 0, X.shape[1])
             Xb, Yb = X[:, idx], Y[:, idx]  # (n_x, batch_size), (n_y, batch_size)
-        cost, AL, grads = grad_fn(params, Xb, Yb)
+        cost, grads = grads_fn(params, Xb, Yb)
+        acc = accuracy(model._forward(params, Xb, hidden, output)[0], Yb) if with_accuracy else jnp.nan
         params = jax.tree.map(lambda p, d: p - jnp.asarray(learning_rate, p.dtype) * d, params, grads)
-        return params, (cost, accuracy(AL, Yb))
+        return params, (cost, acc)
 
     xs = jax.random.split(key, num_iterations) if batch_size is not None else jnp.arange(num_iterations)
     params, (costs, accuracies) = jax.lax.scan(step, params, xs)

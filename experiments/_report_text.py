@@ -1,18 +1,39 @@
 """The report's paragraphs: one function per experiment, every number read from its results dict.
 
 Each function takes results.json["results"] of its experiment and returns Markdown. Verdicts on
-the issue's pilot claims are computed here from the numbers, never typed in.
+the issue's pilot claims are computed here from the numbers, never typed in. g, pct and table
+format numbers and tables for prose; experiments/report.py imports this module, never the reverse.
 """
-
-from experiments.report import g, pct, table
 
 EPS = {"float64": 2.0 ** -52, "float32": 2.0 ** -23, "bfloat16": 2.0 ** -7, "float16": 2.0 ** -10}
 
 
-def generic(results):
-    s = results.get("summary", results)
-    rows = [(k, g(v) if isinstance(v, (int, float)) else v) for k, v in s.items() if not isinstance(v, (dict, list))]
-    return "Headline numbers (no paragraph writer for this experiment):\n\n" + table(["quantity", "value"], rows[:40])
+def g(x, digits=2):
+    """A number for prose: 3 significant digits, scientific when small or large; None as 'none'."""
+    if x is None:
+        return "none"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    x = float(x)
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    return f"{x:.{digits}e}" if abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.{digits + 1}g}"
+
+
+def pct(x):
+    return f"{100 * x:.3g}%"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def why_average(r):
@@ -218,29 +239,23 @@ def dal_vs_dzl(r):
 
 
 def device_averaging(r):
-    """Question 6 (experiments/device_averaging.py, written in another branch): read its own record format."""
-    try:
-        rows = r["averaging"]
-        seed = rows[0]["seed"]
-        rows = [x for x in rows if x["seed"] == seed]
-        worst = max(rows, key=lambda x: x["naive_error"])
-        even = [x["naive_error"] for x in rows if x["imbalance"] == 0]
-        prec = r["precision"]
-        first_bad = {}
-        for x in sorted(prec, key=lambda x: x["m"]):
-            if x["n_nonfinite"] > 0:
-                first_bad.setdefault((x["dtype"], x["placement"], x["divide"]), x["m"])
-        text = (f"**pmean of per-device means is the global mean only for equal shards.** Over "
-                f"{len(r['devices'])} device(s), even shards give an error of {g(max(even) if even else None)}; with "
-                f"shards {worst['counts']} of {worst['data']} data the pmean of means is off by {g(worst['naive_error'])} "
-                f"(relative), where the formula sum_k (1/D - n_k/m) mean_k predicts {g(worst['predicted_naive_error'])} "
-                f"(they agree to {g(max(x['formula_rel_error'] for x in rows))}). The fix, jaxbp's psum of the sums and "
-                f"of the counts, matches one device to {g(max(x['exact_rel_error'] for x in rows))}. "
-                f"**Where the 1/m goes across devices** (low precision): first m with Inf/NaN per "
-                f"(dtype, placement, divide): "
-                + ("; ".join(f"{d} {p} divide {v}: {g(m)}" for (d, p, v), m in sorted(first_bad.items()))
-                   or "none in this run")
-                + f". Safer default measured: divide {r['default_divide']} the psum.")
-        return text
-    except (KeyError, TypeError, ValueError, IndexError):  # its format changed: show the numbers as they are
-        return generic(r)
+    rows = r["averaging"]
+    seed = rows[0]["seed"]
+    rows = [x for x in rows if x["seed"] == seed]
+    worst = max(rows, key=lambda x: x["naive_error"])
+    even = [x["naive_error"] for x in rows if x["imbalance"] == 0]
+    first_bad = {}
+    for x in sorted(r["precision"], key=lambda x: x["m"]):
+        if x["n_nonfinite"] > 0:
+            first_bad.setdefault((x["dtype"], x["placement"], x["divide"]), x["m"])
+    return (f"**pmean of per-device means is the global mean only for equal shards.** Over "
+            f"{len(r['devices'])} device(s), even shards give an error of {g(max(even) if even else None)}; with "
+            f"shards {worst['counts']} of {worst['data']} data the pmean of means is off by {g(worst['naive_error'])} "
+            f"(relative), where the formula sum_k (1/D - n_k/m) mean_k predicts {g(worst['predicted_naive_error'])} "
+            f"(they agree to {g(max(x['formula_rel_error'] for x in rows))}). The fix, jaxbp's psum of the sums and "
+            f"of the counts, matches one device to {g(max(x['exact_rel_error'] for x in rows))}. "
+            f"**Where the 1/m goes across devices** (low precision): first m with Inf/NaN per "
+            f"(dtype, placement, divide): "
+            + ("; ".join(f"{d} {p} divide {v}: {g(m)}" for (d, p, v), m in sorted(first_bad.items()))
+               or "none in this run")
+            + f". Safer default measured: divide {r['default_divide']} the psum.")

@@ -30,18 +30,14 @@ Expected
 import dataclasses
 import functools
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/activations.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import activations, backprop, costs, datasets, model
+
+from . import _common
 
 NAME = "activations"
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu")
@@ -64,12 +60,18 @@ class Config:
     timing_sizes: tuple = (512, 512, 16, 65536)  # (width, m) pairs: compute-bound, memory-bound
     timing_depth: int = 3
     timing_repeats: int = 20
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
+    CHOICES = {"datasets": ("digits", "breast_cancer", "flower", "moons")}
+
+    def __post_init__(self):
+        if len(self.timing_sizes) % 2:
+            raise ValueError(f"argument --timing-sizes: needs (width, m) pairs, got {len(self.timing_sizes)} numbers")
 
     @classmethod
     def quick(cls):
-        return cls(depths=(2, 10, 20), datasets=("moons",), num_iterations=300, seeds=3,
-                   timing_sizes=(128, 256, 8, 4096), timing_repeats=3)
+        return cls(mode="quick", depths=(2, 10, 20), datasets=("moons",), num_iterations=300, seeds=3,
+                   timing_sizes=(128, 256), timing_repeats=3)
 
 
 def grad_norms_at_init(keys, X, Y, *, layer_dims, hidden, method):
@@ -86,28 +88,21 @@ def grad_norms_at_init(keys, X, Y, *, layer_dims, hidden, method):
     return jax.vmap(one)(keys)
 
 
-def grads_of(params, X, Y, *, hidden, output):
-    """(cost, AL, grads) by hand-written backprop (deferred 1/m)."""
-    AL, caches = model._forward(params, X, hidden, output)
-    grads = backprop.backward(params, caches, AL, Y, hidden=hidden, output=output)
-    return costs.reduce(costs.loss_from_logits(caches[-1].Z, Y, output=output)), AL, grads
-
-
 @functools.partial(jax.jit, static_argnames=("layer_dims", "hidden", "output", "num_iterations"))
 def train_seeds(keys, X, Y, learning_rate, *, layer_dims, hidden, output, num_iterations):
     """Full-batch GD from the matching init for every key at once: costs, accuracies (seeds, T)."""
     def one(key):
         params = model.init_params(key, layer_dims, method=MATCHING[hidden], dtype=X.dtype)
-        grad_fn = functools.partial(grads_of, hidden=hidden, output=output)
-        _, c, a = _common.gd(params, X, Y, grad_fn, learning_rate=learning_rate, num_iterations=num_iterations)
+        _, c, a = _common.gd(params, X, Y, hidden=hidden, output=output, learning_rate=learning_rate,
+                             num_iterations=num_iterations)
         return c, a
     return jax.vmap(one)(keys)
 
 
 @functools.partial(jax.jit, static_argnames=("hidden",))
 def step_grads(params, X, Y, *, hidden):
-    """One forward + backward pass (the unit of training time)."""
-    return grads_of(params, X, Y, hidden=hidden, output="sigmoid")[2]
+    """One forward + backward pass (the unit of training time): jaxbp's hand-written backprop, deferred 1/m."""
+    return _common.library_grads(params, X, Y, hidden=hidden, output="sigmoid")[1]
 
 
 def load(key, name):
@@ -257,14 +252,14 @@ def main(argv=None):
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         out = run(cfg, cache=cache)
-    s = out["summary"]
-    rows = [{"hidden": h, f"dW1 depth {s['depth']}": s[f"dW1_depth{s['depth']}|{h}|matching"],
-             f"dW1 depth {s['depth']} ({COMMON})": s[f"dW1_depth{s['depth']}|{h}|common"],
-             **{f"cost {n}": s[f"final_cost|{n}|{h}"] for n in cfg.datasets},
-             **{f"ms {size}": 1e3 * s[f"time|{size}|{h}"] for size in s["timing_sizes"]}} for h in HIDDEN]
-    _common.print_table(rows, list(rows[0]))
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg),
-                          compute_seconds=cache.seconds)
+        s = out["summary"]
+        rows = [{"hidden": h, f"dW1 depth {s['depth']}": s[f"dW1_depth{s['depth']}|{h}|matching"],
+                 f"dW1 depth {s['depth']} ({COMMON})": s[f"dW1_depth{s['depth']}|{h}|common"],
+                 **{f"cost {n}": s[f"final_cost|{n}|{h}"] for n in cfg.datasets},
+                 **{f"ms {size}": 1e3 * s[f"time|{size}|{h}"] for size in s["timing_sizes"]}} for h in HIDDEN]
+        _common.print_table(rows, list(rows[0]))
+        _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=rows, figures=figures(out, cfg),
+                              compute_seconds=cache.seconds)
     return 0
 
 

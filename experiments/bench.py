@@ -13,7 +13,7 @@ Method    One process, one run. Every timed call is compiled and warmed up first
           elementwise work. Peak memory of the wide size comes from fresh subprocesses at two
           iteration counts (equal peaks: no per-iteration activations kept). The 64-seed sweep
           vmaps train over keys as one computation, against 64 sequential train calls.
-Run       jaxbp bench [--quick] [--out results/bench]
+Run       jaxbp bench [--quick] [--out DIR]     (results/bench/, --quick: results/quick/bench/)
           For NumPy at full speed where OPENBLAS_CORETYPE is set (see the README):
           env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE jaxbp bench
 Expected  jaxbp >= 1.2x NumPy float32 and PyTorch at every size and >= 10x NumPy at planar;
@@ -21,29 +21,25 @@ Expected  jaxbp >= 1.2x NumPy float32 and PyTorch at every size and >= 10x NumPy
           Where one is missed, the floor and peak columns show what bounds it.
 """
 
-import argparse
-import csv
 import dataclasses
-import json
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._bench_parts import (
+from jaxbp import model
+from jaxbp.training import _run_jit, flops_per_step, train
+
+from . import _common
+from ._bench_parts import (
     LEARNING_RATE,
     environment,
     numpy_runner,
     peak_memory,
     torch_runner,
 )
-from jaxbp import model
-from jaxbp.training import _run_jit, flops_per_step, train
 
 SIZES = {  # name: (layer_dims, m)
     "planar": ((2, 4, 1), 400),
@@ -51,21 +47,28 @@ SIZES = {  # name: (layer_dims, m)
     "wide": ((784, 1024, 1024, 1), 1024),
     "deep": ((64,) + (64,) * 12 + (1,), 512),
 }
-QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128),
-               "deep": ((16,) + (16,) * 6 + (1,), 64)}
+QUICK_SIZES = {"planar": ((2, 4, 1), 400), "cat": ((768, 20, 7, 5, 1), 209), "wide": ((64, 128, 128, 1), 128)}
 NOISE = 0.97  # ratios within 3% of 1 count as equal: repeat-to-repeat spread of the medians here
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    quick: bool = False
-    out_dir: str = "results/bench"
+    """Per-step speed of jaxbp.train against NumPy, PyTorch and jax.grad, and against this CPU's matmul peak."""
+
     repeats: int = 7  # timed calls per method (median reported)
     call_seconds: float = 0.25  # each timed call runs about this long
     pause: float = 0.2  # seconds of idle before each timed call
     seeds: int = 64  # the vmapped planar sweep
     sweep_iterations: int = 1000
     torch: bool = True  # include PyTorch eager when importable
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
+    out_dir: str = ""
+    BOUNDS = {"pause": (0.0, 10.0)}
+
+    @classmethod
+    def quick(cls):
+        """Small sizes and few repeats: a smoke test (its timings mean nothing)."""
+        return cls(mode="quick", repeats=2, call_seconds=0.02, pause=0.0, seeds=8, sweep_iterations=200)
 
 
 def problem(dims, m, dtype=np.float32):
@@ -88,7 +91,7 @@ def jaxbp_runner(params, X, Y, n, **kwargs):
 
 
 def naive_runner(params, X, Y, n):
-    """train's loop as it was before the speed changes: Ng's layout, every CPU thread."""
+    """train's loop as it was before the speed changes: Ng's layout (the thread count is XLA's default, as for all)."""
     params = tuple(model.Layer(jnp.asarray(W), jnp.asarray(b)) for W, b in params)
     X, Y, hyper = jnp.asarray(X), jnp.asarray(Y), {"learning_rate": jnp.asarray(LEARNING_RATE)}
     static = dict(hidden="relu", output="sigmoid", optimizer="sgd", grads_from="backprop", placement="deferred",
@@ -126,7 +129,7 @@ def matmul_peak(size, repeats):
     Aj, Bj = jnp.asarray(A), jnp.asarray(B)
     jax.block_until_ready(dot(Aj, Bj))
     A @ B
-    out = {}
+    out = {"size": size}
     for name, f in (("xla", lambda: jax.block_until_ready(dot(Aj, Bj))), ("numpy", lambda: A @ B)):
         out[name] = 2 * size**3 / min(timed(f) for _ in range(repeats)) / 1e9
     return out
@@ -162,7 +165,7 @@ def run_size(cfg, name, dims, m, peak):
     runners = {
         "jaxbp backprop": (jaxbp_runner(params, X, Y, n_jax), n_jax),
         "jaxbp jax.grad": (jaxbp_runner(params, X, Y, n_jax, grads_from="autodiff"), n_jax),
-        "jaxbp before (Ng layout, all threads)": (naive_runner(params, X, Y, n_jax), n_jax),
+        "jaxbp before (Ng layout)": (naive_runner(params, X, Y, n_jax), n_jax),
         "XLA matmul floor": (floor_runner(params, X, n_jax), n_jax),
     }
     peers = {"NumPy float32": numpy_runner(params, X, Y, np.float32),
@@ -182,7 +185,7 @@ def run_size(cfg, name, dims, m, peak):
     records = []
     for method, ts in times.items():
         sec = float(np.median(ts))
-        records.append(dict(size=name, layer_dims=list(dims), m=m, method=method, ms_per_step=1e3 * sec,
+        records.append(dict(size=name, layer_dims=list(dims), m=m, method=method, flops=flops, ms_per_step=1e3 * sec,
                             ms_min=1e3 * float(np.min(ts)), gflops=flops / sec / 1e9,
                             pct_of_peak=100 * flops / sec / 1e9 / peak, jaxbp_speedup=sec / ours,
                             steps_per_call=runners[method][1]))
@@ -220,16 +223,16 @@ def seed_sweep(cfg, dims, m):
 
 def run(cfg):
     """Every measurement; returns a dict (no printing, no files)."""
-    sizes = QUICK_SIZES if cfg.quick else SIZES
-    peaks = matmul_peak(512 if cfg.quick else 2048, 3 if cfg.quick else 5)
-    peak = max(peaks.values())
+    sizes = QUICK_SIZES if cfg.mode == "quick" else SIZES
+    peaks = matmul_peak(512 if cfg.mode == "quick" else 2048, 3 if cfg.mode == "quick" else 5)
+    peak = max(peaks["xla"], peaks["numpy"])
     records = []
     for name, (dims, m) in sizes.items():
         records += run_size(cfg, name, dims, m, peak)
     wide_dims, wide_m = sizes["wide"]
     return dict(config=dataclasses.asdict(cfg), environment=environment(), matmul_peak_gflops=peaks,
                 records=records, sweep=seed_sweep(cfg, *sizes["planar"]),
-                memory=peak_memory(wide_dims, wide_m, (0, 4) if cfg.quick else (0, 10, 40)))
+                memory=peak_memory(wide_dims, wide_m, (0, 4) if cfg.mode == "quick" else (0, 10, 40)))
 
 
 def targets(result):
@@ -254,7 +257,7 @@ def targets(result):
     rows.append(("wide: >= 85% of the matmul peak",
                  f"{wide['pct_of_peak']:.0f}% (bound: the step's matmuls alone in XLA reach "
                  f"{floor['pct_of_peak']:.0f}%; "
-                 f"XLA's 2048^3 matmul {peaks['xla']:.0f} vs NumPy's {peaks['numpy']:.0f} GFLOP/s)",
+                 f"XLA's {peaks['size']}^3 matmul {peaks['xla']:.0f} vs NumPy's {peaks['numpy']:.0f} GFLOP/s)",
                  wide["pct_of_peak"] >= 85))
     s = result["sweep"]
     single = by[("planar", "jaxbp backprop")]["ms_per_step"] * 1e3
@@ -266,14 +269,16 @@ def targets(result):
 
 def markdown(result):
     env, peaks = result["environment"], result["matmul_peak_gflops"]
-    lines = [f"# jaxbp bench ({'quick' if result['config']['quick'] else 'full'})", "",
+    lines = [f"# jaxbp bench ({'quick' if result['config']['mode'] == 'quick' else 'full'})", "",
              "ms/step: median over interleaved repeats; GFLOP/s counts matmul FLOPs only; % of peak is of the "
              "faster large matmul below; the last column is how many times faster jaxbp backprop is than the row's "
              "method (below 1: the row is faster). XLA matmul floor: the step's products alone, same shapes and loop.",
              "",
-             f"Machine: {env['processor']}, {env['cpu_count']} cores, backend {env['backend']}; jax {env['jax']}, "
+             f"Machine: {env['processor']} ({' '.join(env['cpu_flags']) or 'no AVX flags found'}), "
+             f"{env['cpu_count']} cores, backend {env['backend']}; jax {env['jax']}, "
              f"numpy {env['numpy']} ({env.get('numpy_blas')}), torch {env.get('torch')}; float32.", "",
-             f"Large-matmul peak in this run: XLA {peaks['xla']:.0f} GFLOP/s, NumPy {peaks['numpy']:.0f} GFLOP/s.", "",
+             f"Large-matmul peak in this run ({peaks['size']}^3 float32): XLA {peaks['xla']:.0f} GFLOP/s, "
+             f"NumPy {peaks['numpy']:.0f} GFLOP/s.", "",
              "| size | method | ms/step | min ms/step | GFLOP/s | % of peak | jaxbp backprop's speed-up |",
              "|---|---|---|---|---|---|---|"]
     for r in result["records"]:
@@ -297,35 +302,13 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="jaxbp bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats: a smoke test")
-    parser.add_argument("--out", default=Config.out_dir, help="results folder")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--no-torch", action="store_true")
-    args = parser.parse_args(argv)
-    quick = dict(repeats=2, call_seconds=0.02, pause=0.0, seeds=8, sweep_iterations=200) if args.quick else {}
-    if args.repeats is not None:
-        quick["repeats"] = args.repeats
-    cfg = Config(quick=args.quick, out_dir=args.out, torch=not args.no_torch, **quick)
+    cfg = _common.parse_config(Config, argv, "bench", prog="jaxbp bench", needs=())
     result = run(cfg)
     text = markdown(result)
     print(text)
-    out = Path(cfg.out_dir)
-    write_atomic(out / "bench.json", json.dumps(result, indent=1, default=str))
-    write_atomic(out / "bench.md", text)
-    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".tmp", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(result["records"][0]))
-        writer.writeheader()
-        writer.writerows(result["records"])
-    os.replace(f.name, out / "bench.csv")
+    _common.write_outputs(cfg.out_dir, "bench", cfg, result, rows=result["records"], files=[("bench.md", text)])
+    print(f"wrote {cfg.out_dir}/bench.md, results.json and results.csv")
     return 0
 
 

@@ -28,18 +28,14 @@ Expected
 import dataclasses
 import functools
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/dal_vs_dzl.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import activations, backprop, costs
+
+from . import _common
 
 NAME = "dal_vs_dzl"
 METHODS = ("dAL chain", "dZL rule", "logits autodiff")
@@ -54,11 +50,18 @@ class Config:
     z_max: float = 120.0
     z_step: float = 1 / 16
     dtypes: tuple = ("float16", "bfloat16", "float32", "float64")
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
+    MAX_POINTS = 10**7  # grid points per dtype and label: 2 z_max / z_step
+
+    def __post_init__(self):
+        if 2 * self.z_max / self.z_step > self.MAX_POINTS:
+            raise ValueError(f"argument --z-step: {self.z_step:g} makes {2 * self.z_max / self.z_step:.3g} grid points "
+                             f"over [-{self.z_max:g}, {self.z_max:g}]; at most {self.MAX_POINTS:.0e}")
 
     @classmethod
     def quick(cls):
-        return cls(z_step=1 / 4)
+        return cls(mode="quick", z_step=1 / 4)
 
 
 @jax.jit
@@ -166,10 +169,10 @@ def main(argv=None):
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         results = run(cfg, cache=cache)
-    _common.print_table(results["rows"], ["dtype", "method", "finite_lo", "finite_hi", "accurate_lo", "accurate_hi",
-                                          "rel_accurate_lo", "rel_accurate_hi"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=results["rows"], figures=figures(results, cfg),
-                          compute_seconds=cache.seconds)
+        _common.print_table(results["rows"], ["dtype", "method", "finite_lo", "finite_hi", "accurate_lo", "accurate_hi",
+                                              "rel_accurate_lo", "rel_accurate_hi"])
+        _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=results["rows"], figures=figures(results, cfg),
+                              compute_seconds=cache.seconds)
     return 0
 
 

@@ -12,8 +12,8 @@ Question
 Method
     (a) The course's flower set (m examples, stored class 0 then class 1, so shards in stored
         order see different classes: "sorted"; or shuffled: "shuffled"), a 2-4-1 tanh/sigmoid
-        net, float64. Shard sizes n_k decrease linearly by `imbalance` (0: even; 0.9: 475, 325,
-        175, 25 for m = 1000). jaxbp.parallel.data_parallel_grads (exact) and
+        net, float64. Shard sizes n_k decrease linearly by `imbalance` (0: even; 0.9: 476, 325,
+        175, 24 for m = 1000 on 4 devices). jaxbp.parallel.data_parallel_grads (exact) and
         pmean_of_means_grads (naive) on D devices, against jax.grad on one device; the predicted
         error from per-example grads (vmap) and jaxbp.parallel.pmean_error.
     (b) A 4-8-1 relu/sigmoid net with X ~ N(1, 1) and Y = 1, a worst case for overflow (every
@@ -21,7 +21,7 @@ Method
         dtype; data_parallel_grads for placement deferred/absorbed x divide before/after,
         against float64 on the same rounded inputs: Ng's relative error and non-finite count.
 Run
-    jaxbp experiment device_averaging            (python experiments/device_averaging.py)
+    jaxbp experiment device_averaging
     jaxbp experiment device_averaging --quick
 Expected
     (a) exact within 1e-15 of one device; naive error zero for even shards, growing with the
@@ -32,22 +32,17 @@ Expected
         loses accuracy to subnormals). bfloat16 (float32's range): no difference.
 """
 
-import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/device_averaging.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import datasets, model, parallel
-from jaxbp.checking import diagnose
+from jaxbp.checking.compare import rel_error as compare_rel_error
+
+from . import _common
 
 NAME = "device_averaging"
 DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32}
@@ -61,16 +56,23 @@ class Config:
     seeds: tuple = (0, 1, 2)
     dtypes: tuple = ("float16", "bfloat16", "float32")
     log2_ms: tuple = (12, 14, 16, 17, 18, 19, 20, 21, 22)
-    out_dir: str = "results/device_averaging"
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
+    out_dir: str = ""
+    BOUNDS = {"seeds": (0, None), "imbalances": (0.0, 0.95), "log2_ms": (1, 24)}
+    CHOICES = {"dtypes": tuple(DTYPES)}
+
+    def __post_init__(self):
+        if self.m % 2 or self.m < 2 * self.n_devices:
+            raise ValueError(f"argument --m: the flower data needs an even m of at least 2 per device, got {self.m}")
 
     @classmethod
     def quick(cls):
-        return cls(imbalances=(0.0, 0.9), seeds=(0,), dtypes=("float16", "bfloat16"), log2_ms=(17,))
+        return cls(mode="quick", imbalances=(0.0, 0.9), seeds=(0,), dtypes=("float16",), log2_ms=(17,))
 
 
 def rel_error(a, b):
     """Ng's ||a - b|| / (||a|| + ||b||), the largest over the leaves (layers' dW, db)."""
-    return max(diagnose.rel_error(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return max(compare_rel_error(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
 def error_vs(a, exact):
@@ -147,19 +149,18 @@ def safer_divide(rows):
     return min(("before", "after"), key=badness)
 
 
-def run(cfg):
+def run(cfg, *, cache=None):
     devices = jax.devices()[: cfg.n_devices]
-    prec = precision(cfg, devices)
-    return {"experiment": NAME, "config": dataclasses.asdict(cfg), "jax_version": jax.__version__,
-            "backend": jax.default_backend(), "devices": [str(d) for d in devices],
-            "matmul_precision": str(jax.config.jax_default_matmul_precision),
-            "averaging": averaging(cfg, devices), "precision": prec, "default_divide": safer_divide(prec)}
+    prec = _common.part(cache, f"precision_{len(devices)}", lambda: precision(cfg, devices))
+    rows = _common.part(cache, f"averaging_{len(devices)}", lambda: averaging(cfg, devices))
+    return {"devices": [str(d) for d in devices], "averaging": rows, "precision": prec,
+            "default_divide": safer_divide(prec)}
 
 
-def figure(results, path):
+def figure(results):
     plt = _common.pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.8))
-    rows = [r for r in results["averaging"] if r["seed"] == results["config"]["seeds"][0]]
+    rows = [r for r in results["averaging"] if r["seed"] == results["averaging"][0]["seed"]]
     for data, color in (("sorted", "C3"), ("shuffled", "C0")):
         mine = [r for r in rows if r["data"] == data]
         x = [r["imbalance"] for r in mine]
@@ -194,30 +195,22 @@ def figure(results, path):
             title="(b) 1/m before or after the psum (x: Inf/NaN in the grads)")
     ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    _common.save_figure(fig, path)
+    return fig
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=f"jaxbp experiment {NAME}", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a seconds-long version (what the tests run)")
-    parser.add_argument("--out", dest="out_dir", default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=None)
-    parser.add_argument("--n-devices", dest="n_devices", type=int, default=None)
-    args = parser.parse_args(argv)
-    cfg = Config.quick() if args.quick else Config()
-    cfg = dataclasses.replace(cfg, **{k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()
-                                      if k != "quick" and v is not None})
+    cfg = _common.parse_config(Config, argv, NAME)
     try:  # a standalone run gets cfg.n_devices CPU devices; in a process that already ran JAX this is set
         jax.config.update("jax_num_cpu_devices", cfg.n_devices)
     except RuntimeError:
         pass
-    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
-        results = run(cfg)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _common.write_json(out / f"{NAME}.json", results)
-    figure(results, out / f"{NAME}.png")
+    with _common.precision():
+        cache = _common.PartCache(cfg.out_dir, cfg)
+        results = run(cfg, cache=cache)
+        rows = [{"table": "averaging", **r} for r in results["averaging"]] + \
+               [{"table": "precision", **r} for r in results["precision"]]
+        _common.write_outputs(cfg.out_dir, NAME, cfg, results, rows=rows, figures=[(f"{NAME}.png", figure(results))],
+                              compute_seconds=cache.seconds)
     print(f"(a) averaging over {len(results['devices'])} devices (float64, seed {cfg.seeds[0]})")
     print(f"{'data':9} {'imbalance':>9} {'counts':>22} {'naive':>9} {'formula':>9} {'|diff-formula|':>14} {'jaxbp':>9}")
     for r in results["averaging"]:
@@ -232,7 +225,6 @@ def main(argv=None):
         cells = [f"{r['rel_error']:10.1e}" if r["rel_error"] is not None else f"{'inf':>10}" for r in prec[i:i + 4]]
         print(f"{prec[i]['dtype']:9} {prec[i]['m']:8d} {prec[i]['largest_sum']:11.2e} " + " ".join(cells))
     print(f"safer divide (fewest non-finite, then smallest worst error): {results['default_divide']}")
-    print(f"wrote {out / (NAME + '.json')} and {out / (NAME + '.png')}")
     return 0
 
 

@@ -3,13 +3,15 @@
 Question
     All of them (see QUESTIONS); every number in the report is read from the experiments' results.json.
 Method
-    For each experiment module present in experiments/, call its main(["--out", DIR/NAME, ...]) (its
-    finished parts are reused), load DIR/NAME/results.json, and format the paragraph for it; an
-    experiment that brings its own `paragraph(results) -> str` (e.g. device_averaging) is asked for
-    it. Writes DIR/report.md beside the figures, with the wall time of every experiment.
+    For each experiment of QUESTIONS (or of --only), call its main(["--out", DIR/NAME, ...]) (its
+    finished parts are reused) unless DIR/NAME/results.json already holds the same config, load
+    that file and format the paragraph for it with the function of the same name in
+    _report_text.py. Writes DIR/report.md beside the figures, with the compute time of every
+    experiment. (After changing an experiment's code, delete its folder: neither its parts nor
+    its results.json know the code.)
 Run
     jaxbp report            (full; results/report.md)
-    jaxbp report --quick    (seconds-long versions)
+    jaxbp report --quick    (seconds-long versions; results/quick/report.md)
 Expected
     A Markdown file with one section per question, its figures and its reproducing command.
 """
@@ -21,11 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/report.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
+from . import _common, _report_text
 
 QUESTIONS = {
     "why_average": "1. Why average over the m examples?",
@@ -34,115 +32,81 @@ QUESTIONS = {
     "dz_no_one_over_m": "4. Why does dZ carry no 1/m?",
     "dal_vs_dzl": "5. The course's dAL start vs dZ[L] = AL - Y vs logits",
     "device_averaging": "6. Gradient averaging across devices",
+    "coupled_examples": "7. Where does the 1/m go when batch norm couples the examples?",
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Run or reuse every experiment and write report.md."""
+    """Run or reuse every experiment (or those named by --only) and write report.md."""
 
     only: tuple = ()
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
+    CHOICES = {"only": tuple(QUESTIONS)}
 
     @classmethod
     def quick(cls):
-        return cls()
+        return cls(mode="quick")
 
 
-def g(x, digits=2):
-    """A number for prose: 3 significant digits, scientific when small or large; None as 'none'."""
-    if x is None:
-        return "none"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
-        return f"{x:,}"
-    x = float(x)
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "∞" if x > 0 else "-∞"
-    if x == 0:
-        return "0"
-    return f"{x:.{digits}e}" if abs(x) < 1e-3 or abs(x) >= 1e5 else f"{x:.{digits + 1}g}"
-
-
-def pct(x):
-    return f"{100 * x:.3g}%"
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def load_module(name):
+def current(folder):
+    """The config of the results.json in folder, or None."""
     try:
-        return importlib.import_module(f"experiments.{name}")
-    except ModuleNotFoundError as e:
-        if e.name in (f"experiments.{name}", "experiments"):
-            return None
-        raise
+        return json.loads((Path(folder) / "results.json").read_text())["metadata"]["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def run(cfg, *, quick=False, cache=None):
-    """{name: (results, seconds, figure names)} for every experiment present; runs each main (reusing parts)."""
+def run(cfg):
+    """{name: results, metadata, seconds, figure names} per experiment, in question order; runs each main."""
     out = {}
     names = [n for n in QUESTIONS if not cfg.only or n in cfg.only]
     # device_averaging first: it asks for several CPU devices, which JAX grants only before its first array
     names.sort(key=lambda n: n != "device_averaging")
     for name in _common.progress(names, "report"):
-        module = load_module(name)
-        if module is None:
-            continue
+        module = importlib.import_module(f".{name}", __package__)
         folder = Path(cfg.out_dir) / name
+        quick = cfg.mode == "quick"
+        config = _common.to_jsonable(_common.config_dict(module.Config.quick() if quick else module.Config()))
         start = time.perf_counter()
-        module.main(["--out", str(folder)] + (["--quick"] if quick else []))
+        if current(folder) != config:  # else its results.json holds this very config: read, not rerun
+            module.main(["--out", str(folder)] + (["--quick"] if quick else []))
         seconds = time.perf_counter() - start
-        path = folder / "results.json"
-        if not path.is_file():  # an experiment with its own file name (device_averaging writes NAME.json)
-            path = folder / f"{name}.json" if (folder / f"{name}.json").is_file() else sorted(folder.glob("*.json"))[0]
-        record = json.loads(path.read_text())
-        meta = record.get("metadata", {})
-        seconds = meta.get("compute_seconds") or seconds  # from scratch, even when the parts were reused now
-        out[name] = {"results": record.get("results", record), "metadata": meta, "seconds": seconds, "figures": sorted(p.name for p in folder.glob("*.png")), "module": module}
+        record = json.loads((folder / "results.json").read_text())
+        meta = record["metadata"]
+        seconds = meta.get("compute_seconds") or seconds  # from scratch, even when it was reused now
+        out[name] = {"results": record["results"], "metadata": meta, "seconds": seconds,
+                     "figures": sorted(p.name for p in folder.glob("*.png"))}
     return {n: out[n] for n in QUESTIONS if n in out}  # sections in question order
 
 
-def markdown(report, cfg, quick):
-    from experiments import _report_text as report_text
-
+def markdown(report, cfg):
+    quick = " --quick" if cfg.mode == "quick" else ""
     total = sum(r["seconds"] for r in report.values())
     meta = next(iter(report.values()))["metadata"] if report else {}
+    devices = meta.get("devices", [])
     parts = ["# jaxbp: questions about gradients, answered by measurement", "",
-             f"Generated by `jaxbp report{' --quick' if quick else ''}` on {meta.get('backend', '?')} "
-             f"({', '.join(meta.get('devices', [])[:2])}{', ...' if len(meta.get('devices', [])) > 2 else ''}), "
+             f"Generated by `jaxbp report{quick}` on {meta.get('backend', '?')} "
+             f"({', '.join(devices[:2])}{', ...' if len(devices) > 2 else ''}), "
              f"JAX {meta.get('jax_version', '?')}, matmul precision {meta.get('matmul_precision', '?')}; "
              f"every number below is read from `<name>/results.json`. "
-             f"Compute time of the whole suite: {total:.0f} s ({total / 60:.1f} min; stored parts are reused on a rerun, "
-             f"and counted here with the time they took when computed)."
+             f"Compute time of the whole suite: {total:.0f} s ({total / 60:.1f} min; stored parts are reused on a "
+             f"rerun, and counted here with the time they took when computed)."
              + (" **Quick mode: small sizes, few seeds; the numbers are indicative only.**" if quick else ""), ""]
     for name, r in report.items():
-        parts += [f"## {QUESTIONS[name]}", ""]
-        module = r["module"]
-        writer = getattr(module, "paragraph", None) or getattr(report_text, name, None)
-        parts.append(writer(r["results"]) if writer else report_text.generic(r["results"]))
-        parts += [""] + [f"![{name} {f}]({name}/{f})" for f in r["figures"]]
+        section = getattr(_report_text, name, None) or importlib.import_module(f".{name}", __package__).report_section
+        parts += [f"## {QUESTIONS[name]}", "", section(r["results"]), ""]
+        parts += [f"![{name} {f}]({name}/{f})" for f in r["figures"]]
         data = ", ".join(f"`{name}/{p.name}`" for p in sorted((Path(cfg.out_dir) / name).glob("*.[jc]s*")))
-        parts += ["", f"Run: `jaxbp experiment {name}{' --quick' if quick else ''}` ({r['seconds']:.0f} s of compute); "
-                  f"data: {data}.", ""]
+        parts += ["", f"Run: `jaxbp experiment {name}{quick}` ({r['seconds']:.0f} s of compute); data: {data}.", ""]
     return "\n".join(parts)
 
 
 def main(argv=None):
-    cfg = _common.parse_config(Config, argv, "report")
-    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
-    if cfg.out_dir in (str(Path("results", "report")), str(Path("results", "quick", "report"))):
-        cfg = dataclasses.replace(cfg, out_dir=str(Path("results", "quick") if quick else Path("results")))
-    report = run(cfg, quick=quick)
-    text = markdown(report, cfg, quick)
-    _common.atomic_write(Path(cfg.out_dir) / "report.md", text)
+    cfg = _common.parse_config(Config, argv, "report", prog="jaxbp report", folder="")
+    report = run(cfg)
+    _common.atomic_write(Path(cfg.out_dir) / "report.md", markdown(report, cfg))
     print(f"wrote {Path(cfg.out_dir) / 'report.md'} ({len(report)} experiments, "
           f"{sum(r['seconds'] for r in report.values()):.0f} s)")
     return 0

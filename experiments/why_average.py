@@ -27,18 +27,15 @@ Expected
 import dataclasses
 import functools
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:
-    from experiments import _common
-except ModuleNotFoundError:  # run as a file: python experiments/why_average.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import _common
 from jaxbp import backprop, datasets, model
+from jaxbp.checking.compare import rel_error
+
+from . import _common
 
 NAME = "why_average"
 HIDDEN, OUTPUT = "relu", "softmax"
@@ -57,53 +54,57 @@ class Config:
     learning_rate: float = 0.02
     num_iterations: int = 1000
     seeds: int = 10
+    mode: str = "full"  # "quick": the seconds-long version that --quick selects
     out_dir: str = ""
+    BOUNDS = {"m_check": (1, 1797)}  # digits has 1797 examples
 
     @classmethod
     def quick(cls):
-        return cls(batch_sizes=(16, 1024), num_iterations=150, seeds=3)
+        return cls(mode="quick", batch_sizes=(16, 1024), num_iterations=150, seeds=3)
 
 
 @jax.jit
-def per_example_check(params, X, Y):
-    """Rel. errors: mean(per-example) vs deferred, sum(per-example) vs "sum", sum vs m x mean; float64 reference."""
+def gradients(params, X, Y):
+    """The gradients (a) compares: mean and sum of the per-example grads, the batch grads, a float64 reference."""
     per_example = model.per_example_grads(params, X, Y, hidden=HIDDEN, output=OUTPUT)  # leading axis m
     AL, caches = model._forward(params, X, HIDDEN, OUTPUT)
     mean = backprop.backward(params, caches, AL, Y, hidden=HIDDEN, output=OUTPUT, placement="deferred")
     total = backprop.backward(params, caches, AL, Y, hidden=HIDDEN, output=OUTPUT, placement="sum")
     p64 = jax.tree.map(lambda a: a.astype(jnp.float64), params)
     ref = model.autodiff_grads(p64, X.astype(jnp.float64), Y.astype(jnp.float64), hidden=HIDDEN, output=OUTPUT)
-    m = X.shape[1]
 
-    def worst(a, b):
-        return jnp.max(jnp.stack([_common.rel_error(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
-                                                                            strict=True)]))
     def acc(g):  # accumulate the m per-example gradients in at least float32, as XLA's matmuls do
         return g.astype(jnp.promote_types(g.dtype, jnp.float32))
     pe_mean = jax.tree.map(lambda g: jnp.mean(acc(g), axis=0).astype(g.dtype), per_example)
     pe_sum = jax.tree.map(lambda g: jnp.sum(acc(g), axis=0).astype(g.dtype), per_example)
-    return {"mean_vs_batch": worst(pe_mean, mean), "sum_vs_sum_batch": worst(pe_sum, total),
-            "sum_vs_m_times_mean": worst(total, jax.tree.map(lambda g: m * g.astype(jnp.float64), mean)),
-            "batch_vs_float64": worst(mean, ref), "per_example_mean_vs_float64": worst(pe_mean, ref)}
+    return {"pe_mean": pe_mean, "pe_sum": pe_sum, "mean": mean, "total": total, "ref": ref}
 
 
-def grads_of(params, X, Y, *, placement):
-    """(cost, AL, grads) by hand-written backprop; placement "deferred" = mean cost, "sum" = sum cost."""
-    AL, caches = model._forward(params, X, HIDDEN, OUTPUT)
-    grads = backprop.backward_from(backprop.output_dZL(AL, Y, caches, output=OUTPUT, start="dZL", placement=placement,
-                                                       m=X.shape[1]), params, caches, hidden=HIDDEN, placement=placement)
-    return model._cost(params, X, Y, HIDDEN, OUTPUT, "mean"), AL, grads
+def per_example_check(params, X, Y):
+    """Rel. errors: mean(per-example) vs deferred, sum(per-example) vs "sum", sum vs m x mean; float64 reference."""
+    g = jax.device_get(gradients(params, X, Y))
+    m = X.shape[1]
+
+    def worst(a, b):
+        return max(rel_error(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    m_times_mean = jax.tree.map(lambda x: m * np.asarray(x, np.float64), g["mean"])
+    return {"mean_vs_batch": worst(g["pe_mean"], g["mean"]), "sum_vs_sum_batch": worst(g["pe_sum"], g["total"]),
+            "sum_vs_m_times_mean": worst(g["total"], m_times_mean), "batch_vs_float64": worst(g["mean"], g["ref"]),
+            "per_example_mean_vs_float64": worst(g["pe_mean"], g["ref"])}
 
 
 @functools.partial(jax.jit, static_argnames=("layer_dims", "placement", "batch_size", "num_iterations"))
 def train_seeds(keys, X, Y, learning_rate, *, layer_dims, placement, batch_size, num_iterations):
-    """Sampled mini-batch GD for every key at once: (batch costs (seeds, T), full-data cost after, accuracy after)."""
+    """Sampled mini-batch GD for every key at once: (batch costs (seeds, T), full-data cost after, accuracy after).
+
+    The batch cost is J of the placement: the mean over the batch, or for "sum" the sum.
+    """
     def one(key):
         k_init, k_batches = jax.random.split(key)
         params = model.init_params(k_init, layer_dims, method="he", dtype=X.dtype)
-        grad_fn = functools.partial(grads_of, placement=placement)
-        params, costs, _ = _common.gd(params, X, Y, grad_fn, learning_rate=learning_rate, num_iterations=num_iterations,
-                                      batch_size=batch_size, key=k_batches)
+        params, costs, _ = _common.gd(params, X, Y, hidden=HIDDEN, output=OUTPUT, placement=placement,
+                                      learning_rate=learning_rate, num_iterations=num_iterations,
+                                      batch_size=batch_size, key=k_batches, with_accuracy=False)
         AL, _ = model._forward(params, X, HIDDEN, OUTPUT)
         return costs, model._cost(params, X, Y, HIDDEN, OUTPUT, "mean"), _common.accuracy(AL, Y)
     return jax.vmap(one)(keys)
@@ -182,11 +183,11 @@ def figures(out, cfg):
     cmap = plt.get_cmap("viridis")
     for i, B in enumerate(cfg.batch_sizes):
         for v, ls in (("mean", "-"), ("sum", "--")):
-            c = np.asarray(out["training"][f"{v}|{B}"]["batch_costs"], np.float64)
+            c = np.asarray(out["training"][f"{v}|{B}"]["batch_costs"], np.float64) / (B if v == "sum" else 1)
             axes[1].plot(np.nanmedian(c, axis=0), ls, color=cmap(i / max(1, len(cfg.batch_sizes) - 1)),
                          lw=1, label=f"{v}, B = {B}")
     axes[1].set(yscale="log", xlabel="iteration", ylabel="batch cost (median over seeds)",
-                title="solid = mean cost, dashed = sum cost (gaps = NaN)")
+                title="solid = mean cost, dashed = sum cost / B (gaps = NaN)")
     axes[1].legend(fontsize=7, ncol=2)
     return [("sum_vs_mean.png", fig)]
 
@@ -196,12 +197,12 @@ def main(argv=None):
     with _common.precision():
         cache = _common.PartCache(cfg.out_dir, cfg)
         out = run(cfg, cache=cache)
-    _common.print_table([{"dtype": d, **c} for d, c in out["check"].items()],
-                        ["dtype", "mean_vs_batch", "sum_vs_sum_batch", "sum_vs_m_times_mean", "batch_vs_float64"])
-    _common.print_table(out["rows"], ["batch_size", "cost", "final_cost_median", "final_accuracy_mean", "nan_seeds",
-                                   "failed_seeds"])
-    _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out, cfg),
-                          compute_seconds=cache.seconds)
+        _common.print_table([{"dtype": d, **c} for d, c in out["check"].items()],
+                            ["dtype", "mean_vs_batch", "sum_vs_sum_batch", "sum_vs_m_times_mean", "batch_vs_float64"])
+        _common.print_table(out["rows"], ["batch_size", "cost", "final_cost_median", "final_accuracy_mean", "nan_seeds",
+                                       "failed_seeds"])
+        _common.write_outputs(cfg.out_dir, NAME, cfg, out, rows=out["rows"], figures=figures(out, cfg),
+                              compute_seconds=cache.seconds)
     return 0
 
 

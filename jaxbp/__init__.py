@@ -16,6 +16,7 @@ from jaxbp.backprop import (
     reduction_for,
 )
 from jaxbp.checking.checker import KINDS, BackwardFnError, Report, course_backward
+from jaxbp.checking.layer_check import check_layer
 from jaxbp.costs import compute_cost, loss_from_logits, loss_from_probabilities
 from jaxbp.course.assignments import LearnerError
 from jaxbp.course.grading import check
@@ -59,6 +60,7 @@ __all__ = [
     "backward",
     "backward_from",
     "check",
+    "check_layer",
     "compute_cost",
     "cost",
     "course_backward",

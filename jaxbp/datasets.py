@@ -2,7 +2,8 @@
 
 Each returns (X, Y) with X (n_x, m) and Y (n_y, m). flower and moons are generated from
 an explicit key; digits and breast_cancer come from scikit-learn's shipped files (the
-`experiments` extra) and are standardised per feature.
+`experiments` extra: pip install 'jaxbp[experiments]'). breast_cancer is standardised per
+feature (mean 0, standard deviation 1); digits' pixels, 0 ... 16, are divided by 16 into [0, 1].
 """
 
 import jax
@@ -38,6 +39,16 @@ def moons(key, m=400, *, noise=0.2, dtype=jnp.float32):
     return X.astype(dtype), Y.astype(dtype)
 
 
+def _sklearn_datasets():
+    """sklearn.datasets, or an ImportError that says which extra to install."""
+    try:
+        import sklearn.datasets
+    except ImportError as err:
+        raise ImportError("the digits and breast cancer data come with scikit-learn: "
+                          "pip install 'jaxbp[experiments]'") from err
+    return sklearn.datasets
+
+
 def _standardised(X):
     std = X.std(axis=0)
     return (X - X.mean(axis=0)) / np.where(std > 0, std, 1)
@@ -45,17 +56,13 @@ def _standardised(X):
 
 def breast_cancer(*, dtype=jnp.float32):
     """scikit-learn's Wisconsin breast cancer set: X (30, 569), Y (1, 569) with 1 = benign."""
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
+    data = _sklearn_datasets().load_breast_cancer()
     return jnp.asarray(_standardised(data.data).T, dtype), jnp.asarray(data.target[None, :], dtype)
 
 
 def digits(*, dtype=jnp.float32, one_hot=True):
     """scikit-learn's 8x8 digits: X (64, 1797) scaled to [0, 1]; Y one-hot (10, 1797) or labels (1, 1797)."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
+    data = _sklearn_datasets().load_digits()
     X = jnp.asarray(data.data.T / 16.0, dtype)
     labels = np.asarray(data.target)
     Y = np.eye(10)[labels].T if one_hot else labels[None, :]

@@ -31,7 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxbp import activations, backprop, model, shapes
-from jaxbp.training import train
+from jaxbp.training import check_hyperparameter, even_counts, process_local_columns, train
 
 AXIS = "batch"
 Source = Literal["backprop", "autodiff"]
@@ -40,9 +40,20 @@ Divide = Literal["before", "after"]
 
 def make_mesh(devices=None):
     """A 1-D Mesh over `devices` (default: jax.devices(), all processes' devices) with axis "batch"."""
-    devices = jax.devices() if devices is None else list(devices)
+    if devices is None:
+        devices = jax.devices()
+    if isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__"):
+        raise ValueError(f"devices must be a sequence of jax devices (e.g. jax.devices('cpu')), got {devices!r}")
+    devices = list(devices)
     if len(devices) == 0:
         raise ValueError("devices must hold at least one device, got none")
+    for device in devices:
+        if not isinstance(device, jax.Device):
+            raise ValueError(f"devices must be a sequence of jax devices (e.g. jax.devices('cpu')), "
+                             f"got an element {device!r}")
+    if len(set(devices)) != len(devices):
+        repeated = sorted({str(d) for d in devices if devices.count(d) > 1})
+        raise ValueError(f"devices must be distinct, got {len(devices)} with repeats: {', '.join(repeated)}")
     return Mesh(np.array(devices), (AXIS,))
 
 
@@ -53,12 +64,22 @@ def _mesh_of(mesh, devices):
         return make_mesh(devices)
     if not isinstance(mesh, Mesh) or mesh.axis_names != (AXIS,):
         raise ValueError(f"mesh must be a 1-D Mesh with axis ('{AXIS}',) (see make_mesh), got {mesh}")
+    if len(set(mesh.devices.flat)) != mesh.devices.size:
+        raise ValueError(f"mesh must hold distinct devices, got {list(mesh.devices.flat)}")
     return mesh
 
 
-def even_counts(m, n_devices):
-    """n_k for m examples on D devices, as even as possible: the first m mod D shards get one more."""
-    return tuple(m // n_devices + (k < m % n_devices) for k in range(n_devices))
+def _counts(counts, m, n_devices):
+    """counts as a tuple of D non-negative ints summing to m (no float is truncated, no bool taken for 1)."""
+    counts = tuple(counts)
+    if len(counts) != n_devices:
+        raise ValueError(f"counts must have one n_k per device ({n_devices}), got {len(counts)}")
+    for n in counts:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"counts must be non-negative ints summing to m = {m}, got {counts}")
+    if sum(counts) != m:
+        raise ValueError(f"counts must be non-negative ints summing to m = {m}, got {counts} (sum {sum(counts)})")
+    return tuple(int(n) for n in counts)
 
 
 def pad_shards(X, Y, counts):
@@ -68,8 +89,7 @@ def pad_shards(X, Y, counts):
     is columns k s .. (k+1) s - 1, and mask is 1 on its first n_k columns, 0 on the padding.
     """
     m = X.shape[1]
-    if any(int(n) < 0 for n in counts) or sum(counts) != m:
-        raise ValueError(f"counts must be non-negative and sum to m = {m}, got {tuple(counts)}")
+    counts = _counts(counts, m, len(tuple(counts)))
     s = max(max(counts), 1)
     starts = np.cumsum((0,) + tuple(counts))
     pieces = []
@@ -136,30 +156,39 @@ def _grads_on_mesh(params, X, Y, mask, *, mesh, exact, **choices):
 _grads_on_mesh_jit = jax.jit(_grads_on_mesh, static_argnames=_STATIC)
 
 
-def _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start, source, divide):
+def _validated(params, X, Y, mesh, devices, counts, process_local, hidden, output, placement, start, source, divide):
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
     shapes.choice("placement", placement, shapes.PLACEMENTS)
     shapes.choice("start", start, shapes.STARTS)
     shapes.choice("source", source, ("backprop", "autodiff"))
     shapes.choice("divide", divide, ("before", "after"))
+    if not isinstance(process_local, bool):
+        raise ValueError(f"process_local must be True or False, got {process_local!r}")
     if source == "backprop" and start == "dZL" and output == "tanh":
         raise ValueError("start='dZL' (dZ[L] = AL - Y) is not the gradient for output='tanh'; use start='dAL'")
     shapes.data(params, X, Y, output=output)
     mesh = _mesh_of(mesh, devices)
-    n_devices = mesh.devices.size
-    counts = even_counts(X.shape[1], n_devices) if counts is None else tuple(int(n) for n in counts)
-    if len(counts) != n_devices:
-        raise ValueError(f"counts must have one n_k per device ({n_devices}), got {len(counts)}")
-    X, Y, mask = pad_shards(X, Y.astype(X.dtype), counts)
-    columns = NamedSharding(mesh, P(None, AXIS))
+    by_columns = NamedSharding(mesh, P(None, AXIS))
     params = jax.device_put(params, NamedSharding(mesh, P()))
-    X, Y, mask = (jax.device_put(A, columns) for A in (X, Y, mask))
+    if process_local:  # X, Y are this process's columns: lay them on its devices, mark the real ones
+        if counts is not None:
+            raise ValueError("counts is for global X, Y; with process_local=True each process splits its own "
+                             "columns evenly over its devices (give counts=None)")
+        X, Y, columns = process_local_columns(mesh, X, Y.astype(X.dtype))
+        mask = np.zeros((1, X.shape[1]), X.dtype)
+        mask[0, columns] = 1  # the same on every process: every process knows every count
+        return params, X, Y, jax.device_put(mask, by_columns), mesh
+    n_devices = mesh.devices.size
+    counts = even_counts(X.shape[1], n_devices) if counts is None else _counts(counts, X.shape[1], n_devices)
+    X, Y, mask = pad_shards(X, Y.astype(X.dtype), counts)
+    X, Y, mask = (jax.device_put(A, by_columns) for A in (X, Y, mask))
     return params, X, Y, mask, mesh
 
 
-def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, hidden="relu", output="sigmoid",
-                        placement="deferred", start="dZL", source: Source = "backprop", divide: Divide = "before"):
+def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, process_local=False, hidden="relu",
+                        output="sigmoid", placement="deferred", start="dZL", source: Source = "backprop",
+                        divide: Divide = "before"):
     """grads of the global J over all m columns, computed with X, Y sharded over a mesh's devices.
 
         n_k = sum(mask_k);  m = psum_k n_k                                   global m from the masks
@@ -168,11 +197,14 @@ def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, h
     sum_{i in k} dW(i) is the core backward (placement "sum", mask_k) or, for source="autodiff",
     jax.grad of the core's masked sum cost. placement="sum" never divides (J = sum_i L(i)).
     counts (n_k per device, default as even as possible) lets shards differ in size on purpose.
+    process_local=True (under jax.distributed): X, Y are only this process's columns (m_p of them,
+    uneven across processes is fine); m is still the global sum_p m_p and the result the same
+    (training.process_local_columns lays them out).
     Returns a tuple of Layer(W=dW, b=db), replicated on every device; equal to the single-device
     grads of the same J up to the order of the floating-point sum.
     """
-    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start,
-                                          source, divide)
+    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, process_local, hidden, output,
+                                          placement, start, source, divide)
     return _grads_on_mesh_jit(params, X, Y, mask, mesh=mesh, exact=True, hidden=hidden, output=output,
                               placement=placement, start=start, source=source, divide=divide)
 
@@ -185,8 +217,8 @@ def pmean_of_means_grads(params, X, Y, *, mesh=None, devices=None, counts=None, 
     """
     if placement == "sum":
         raise ValueError("placement must be 'deferred' or 'absorbed' for a mean of means, got 'sum'")
-    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, hidden, output, placement, start,
-                                          source, "before")
+    params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, False, hidden, output, placement,
+                                          start, source, "before")
     return _grads_on_mesh_jit(params, X, Y, mask, mesh=mesh, exact=False, hidden=hidden, output=output,
                               placement=placement, start=start, source=source, divide="before")
 
@@ -197,29 +229,38 @@ def pmean_error(local_means, counts):
     local_means: a sequence of D grads trees, mean_k = (1/n_k) sum_{i in shard k} dW(i).
     It is zero when every n_k = m/D, or when every shard's mean is the same.
     """
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = tuple(counts)
+    if not counts or sum(counts) < 1:
+        raise ValueError(f"counts must hold the n_k of at least one non-empty shard, got {counts}")
+    counts = np.asarray(_counts(counts, sum(counts), len(counts)), dtype=np.float64)
     if len(local_means) != counts.size:
         raise ValueError(f"local_means must have one grads tree per count ({counts.size}), got {len(local_means)}")
     weights = 1 / counts.size - counts / counts.sum()  # (D,), they sum to 0
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
 
-def _train_one(key, learning_rate, X, Y, layer_dims, method, options):
+NUMERIC = ("beta", "beta1", "beta2", "epsilon", "lambd", "keep_prob")  # sweep passes these traced: a new value reuses the compiled sweep
+TRAIN_CHOICES = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
+                 "record_every", "layout")  # static: a new value compiles anew
+
+
+def _train_one(key, learning_rate, hyper, X, Y, layer_dims, method, options):
     """One run of jaxbp.train from init_params(key): the key's first half inits, its second shuffles."""
     k_init, k_shuffle = jax.random.split(key)
     params = model.init_params(k_init, layer_dims, method=method, dtype=X.dtype)
-    key = k_shuffle if options.get("batch_size") is not None else None
-    return train(params, X, Y, learning_rate=learning_rate, key=key, **options)
+    key = k_shuffle if options.get("batch_size") is not None or "keep_prob" in hyper else None
+    return train(params, X, Y, learning_rate=learning_rate, key=key, **hyper, **options)
 
 
-def _sweep_on_mesh(keys, learning_rates, X, Y, *, mesh, layer_dims, method, options):
+def _sweep_on_mesh(keys, learning_rates, hyper, X, Y, *, mesh, layer_dims, method, options):
     options = dict(options)
-    runs = jax.vmap(lambda k, a, x, y: _train_one(k, a, x, y, layer_dims, method, options), in_axes=(0, 0, None, None))
+    runs = jax.vmap(lambda k, a, h, x, y: _train_one(k, a, h, x, y, layer_dims, method, options),
+                    in_axes=(0, 0, 0, None, None))
     # No collectives: each device trains its own configurations (check_vma off, as train's scan
     # carries params that are device-invariant at init and device-varying after one step).
-    sharded = jax.shard_map(runs, mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(), P()), out_specs=(P(AXIS), P(AXIS)),
-                            check_vma=False)
-    return sharded(keys, learning_rates, X, Y)
+    sharded = jax.shard_map(runs, mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(AXIS), P(), P()),
+                            out_specs=(P(AXIS), P(AXIS)), check_vma=False)
+    return sharded(keys, learning_rates, hyper, X, Y)
 
 
 _sweep_jit = jax.jit(_sweep_on_mesh, static_argnames=("mesh", "layer_dims", "method", "options"))
@@ -231,28 +272,57 @@ def sweep(keys, X, Y, *, layer_dims, learning_rates, method="he", mesh=None, dev
         run s:  params = init_params(k_init_s, layer_dims);  train(params, X, Y, learning_rate=alpha_s,
                 key=k_shuffle_s, **options)       with (k_init_s, k_shuffle_s) = split(keys[s])
     The S runs are split over the mesh's devices (S padded to a multiple of D by repeating the
-    last run; the copies are dropped). options are train's keyword choices (hidden, output,
-    optimizer, num_iterations, batch_size, placement, ...), the same for every run. Returns
-    (params, costs): params a tuple of Layer with a leading axis S, costs (S, len of train's costs).
+    last run; the copies are dropped). options are train's keywords, the same for every run:
+    its choices (hidden, output, optimizer, num_iterations, batch_size, placement, ...) are
+    static, a new one compiles anew; its numeric hyperparameters (beta, beta1, beta2, epsilon,
+    lambd, keep_prob) are traced, a new value reuses the compiled sweep, and each may also be an (S,) array, one
+    value per run. Returns (params, costs): params a tuple of Layer with a leading axis S,
+    costs (S, len of train's costs).
     """
     mesh = _mesh_of(mesh, devices)
-    for name in ("learning_rate", "key", "mesh", "params"):
+    for name in ("learning_rate", "key", "mesh", "params", "state", "process_local", "return_state"):
         if name in options:
-            raise ValueError(f"sweep sets {name} itself; pass learning_rates (S,) and keys (S,) instead")
+            raise ValueError(f"sweep sets {name} itself or does not support it; pass learning_rates (S,) and "
+                             f"keys (S,) for the runs")
+    for name in options:
+        if name not in TRAIN_CHOICES + NUMERIC:
+            raise ValueError(f"sweep's options must be among train's keywords {', '.join(TRAIN_CHOICES + NUMERIC)}; "
+                             f"got {name!r}")
+    shapes.choice("method", method, model.INIT_METHODS)
+    if isinstance(layer_dims, (str, bytes)) or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                                                       for n in layer_dims):
+        raise ValueError(f"layer_dims must be a sequence of ints (n_x, n_1, ..., n_L), got {layer_dims!r}")
     layer_dims = tuple(int(n) for n in layer_dims)
     X = shapes.float_array("X", X)
     if len(layer_dims) < 2 or X.shape[0] != layer_dims[0]:
         raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, "
                          f"layer_dims {layer_dims}")
     shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=options.get("output", "sigmoid"))
-    learning_rates = jnp.asarray(learning_rates, X.dtype)
-    S = keys.shape[0] if keys.ndim == 1 else -1
-    if keys.ndim != 1 or learning_rates.shape != (S,):
-        raise ValueError(f"keys must be (S,) and learning_rates (S,), got {tuple(keys.shape)} and "
-                         f"{tuple(learning_rates.shape)}")
+    as_array = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) else a  # noqa: E731
+    learning_rates = as_array(learning_rates)
+    S = keys.shape[0] if getattr(keys, "ndim", None) == 1 else -1
+    if S < 1 or jnp.ndim(learning_rates) != 1 or jnp.shape(learning_rates) != (S,):
+        raise ValueError(f"keys must be (S,) and learning_rates (S,), got {tuple(jnp.shape(keys))} and "
+                         f"{tuple(jnp.shape(learning_rates))}")
+    check_hyperparameter("learning_rate", learning_rates, X.dtype, scalar=False)
+    hyper = {}
+    for name in NUMERIC:
+        if name in options:
+            value = as_array(options.pop(name))
+            if jnp.ndim(value) not in (0, 1) or (jnp.ndim(value) == 1 and jnp.shape(value) != (S,)):
+                raise ValueError(f"{name} must be a scalar or (S,) = ({S},), one per run, got shape {jnp.shape(value)}")
+            check_hyperparameter(name, value, X.dtype, scalar=False)
+            hyper[name] = jnp.broadcast_to(jnp.asarray(value, X.dtype), (S,))
+    for name, value in options.items():
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(f"{name} is a choice of train (static, hashed): give a str, int or None, got "
+                             f"{type(value).__name__}") from None
     pad = -S % mesh.devices.size
-    keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)])
-    learning_rates = jnp.concatenate([learning_rates, jnp.repeat(learning_rates[-1:], pad)])
-    params, J = _sweep_jit(keys, learning_rates, X, Y.astype(X.dtype), mesh=mesh, layer_dims=layer_dims,
+    repeat_last = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+    keys, learning_rates = repeat_last(keys), repeat_last(jnp.asarray(learning_rates, X.dtype))
+    hyper = {name: repeat_last(value) for name, value in hyper.items()}
+    params, J = _sweep_jit(keys, learning_rates, hyper, X, Y.astype(X.dtype), mesh=mesh, layer_dims=layer_dims,
                            method=method, options=tuple(sorted(options.items())))
     return jax.tree.map(lambda a: a[:S], params), J[:S]

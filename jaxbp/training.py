@@ -1,51 +1,89 @@
 """The whole training run, compiled once and run as one lax.scan over iterations.
 
-    train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer="sgd",
-          learning_rate=0.0075, num_iterations=2500, batch_size=None, key=None,
-          grads_from="backprop", placement="deferred", start="dZL", record_every=1,
-          mesh=None, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-          layout="auto") -> (params, costs)
+    train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer="sgd", learning_rate=None,
+          num_iterations=2500, batch_size=None, key=None, grads_from="backprop", placement="deferred",
+          start="dZL", record_every=1, mesh=None, process_local=False, beta=None, beta1=None,
+          beta2=None, epsilon=None, layout="auto", state=None, return_state=False, lambd=0.0,
+          keep_prob=1.0)
+        -> (params, costs), or TrainResult(params, costs, state) with return_state=True
 
 Contract
     X (n_x, m), Y (n_y, m), params a tuple of Layer(W, b) in Ng's layout, in and out.
     One iteration is one optimizer step on one batch (the full batch, or a mini-batch of
-    batch_size columns; the columns are reshuffled by `key` every epoch, and the last
-    mini-batch of an epoch holds the m mod batch_size left-over columns, masked, so every
-    step's 1/m is that batch's own count). grads_from="backprop" uses the hand-written
-    backward pass (any placement, start), "autodiff" uses jax.grad of the same cost:
+    batch_size columns; the columns are reshuffled every epoch by the permutation
+    fold_in(key, epoch), and the last mini-batch of an epoch holds the m mod batch_size
+    left-over columns, masked, so every step's 1/m is that batch's own count). The counts
+    and every m stay in float32 or wider (float16 cannot hold m > 65504 and bfloat16 rounds
+    1003 to 1004); the core divides in that width and rounds back (backprop.over_m).
+    grads_from="backprop" uses the hand-written backward pass (any placement, start),
+    "autodiff" uses jax.grad of the same cost:
         J = (1/m) sum_i L(i)  (placement deferred/absorbed),   J = sum_i L(i)  ("sum")
     costs[j] is J of the batch of iteration j * record_every, from that iteration's forward
     pass (before its update), so len(costs) = ceil(num_iterations / record_every).
 
-Optimizers (optax; the update is the course's):
+Regularization (the core's, backprop.py): lambd > 0 adds (lambd/2m) sum_l ||W[l]||^2 to each
+batch's J (m = that batch's count) and (lambd/m) W[l] to dW[l]; keep_prob < 1 is inverted
+dropout on the hidden layers, A[l] = g(Z[l]) * D[l] / keep_prob, with new masks every step:
+    (k_shuffle, k_dropout) = split(key)          once, when keep_prob < 1 (else k_shuffle = key)
+    D[1..L-1] of iteration i drawn from fold_in(k_dropout, i)    (model.dropout_masks)
+so a resumed run draws the same masks. The masks cover the batch's padded width, so with a
+mesh that pads (m not a multiple of the devices) they differ from one device's draw.
+
+Optimizers: a name (the course's updates, built with optax) or any optax.GradientTransformation.
     sgd        W = W - learning_rate dW
     momentum   v = beta v + (1 - beta) dW;  W = W - learning_rate v     (Ng's form, not optax's)
     adam       v = beta1 v + (1 - beta1) dW,  s = beta2 s + (1 - beta2) dW^2,
                W = W - learning_rate v_corrected / (sqrt(s_corrected) + epsilon)   (optax.adam)
-The hyperparameters enter the compiled program as arrays, not constants: calling train
-again with new values but the same shapes and choices reuses the compiled run (the cache
-is keyed by shapes, dtypes and the keyword choices only), and they may be vmapped.
+    defaults   learning_rate 0.0075, beta 0.9, beta1 0.9, beta2 0.999, epsilon 1e-8
+learning_rate is a number or an optax schedule (a function of the step count). A hyperparameter
+the optimizer does not use is an error, as is one out of range (learning_rate and epsilon
+finite and > 0, betas in [0, 1), each also after rounding to the params' dtype). With an optax
+optimizer its hyperparameters are its own; learning_rate is accepted only for one built with
+optax.inject_hyperparams (with a numeric learning_rate), and then sets that value in its state.
+
+Static and traced (what a new value costs)
+    static, a new value compiles a new run: the shapes and dtypes of params, X, Y; hidden,
+        output, optimizer (a name, or an optax transformation by identity: build it once and
+        reuse the object), a learning-rate schedule (by identity), grads_from, placement,
+        start, num_iterations, batch_size, record_every, mesh, layout.
+    traced, a new value reuses the compiled run: params, X, Y, key, a numeric learning_rate,
+        beta, beta1, beta2, epsilon, lambd and keep_prob (but the plain Python defaults 0.0 and
+        1.0 leave the L2 term and dropout out of the program), and state (the optax state, with
+        any hyperparameter injected by optax.inject_hyperparams, and the step count). So all of
+        these may be vmapped, e.g. a sweep over learning rates or seeds is one computation.
+
+Resuming: state = TrainState(opt_state, step) is everything the run carries besides params
+(the optimizer's moments and its own count, which a schedule reads; step, which places the
+next mini-batch and its epoch's shuffle). Pass the same key, data and choices and
+    p, c1, state = train(params, X, Y, num_iterations=50, return_state=True, **kw)
+    p, c2, state = train(p, X, Y, num_iterations=50, state=state, return_state=True, **kw)
+equals one run of 100 iterations (params and costs, c1 + c2).
 
 Inside (layout="auto"), the run keeps Ng's layout unless the inputs outnumber the
 examples of a batch (n_x > m, as the cat net's 12288 pixels for 209 images); then it
-transposes X once, up front, and runs in the row layout of fast.py (params stay as they
-are).
+transposes X once, up front, and runs in the row layout of fast.py (params stay as they are).
 
-vmap: train works under jax.vmap over params, X, Y, key and the hyperparameters (e.g.
-jax.vmap(lambda k: train(init_params(k, dims), X, Y, ...))(keys)). Value checks (NaN,
-labels) run only on concrete arrays; shape checks always run.
+Value checks (NaN, labels, hyperparameter ranges) run only on concrete arrays (also inside a
+caller's jit); shape and dtype checks always run.
 
 mesh: a jax.sharding.Mesh; the m columns are sharded over all its axes and the params
 replicated (data parallel; XLA inserts the all-reduce of dW, db). When m (or batch_size)
 does not divide by the device count, zero columns are padded and masked out and the mean
 still divides by the true m, so the run equals the single-device one up to rounding.
+process_local=True (with a mesh, under jax.distributed): X, Y are this process's own
+columns; they are laid out on its devices of the mesh (process_local_columns) and m is the
+sum of every process's count. The examples are ordered as the mesh's devices are.
 """
 
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxbp import activations, fast, shapes
 
@@ -53,57 +91,102 @@ Optimizer = Literal["sgd", "momentum", "adam"]
 GradsFrom = Literal["backprop", "autodiff"]
 OPTIMIZERS = ("sgd", "momentum", "adam")
 GRADS_FROM = ("backprop", "autodiff")
+DEFAULTS = {"learning_rate": 0.0075, "beta": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+USES = {"sgd": ("learning_rate",), "momentum": ("learning_rate", "beta"),
+        "adam": ("learning_rate", "beta1", "beta2", "epsilon")}  # the hyperparameters each name reads
+RANGES = {"learning_rate": "a finite real number > 0 (or an optax schedule)", "epsilon": "a finite real number > 0",
+          "beta": "a real number in [0, 1)", "beta1": "a real number in [0, 1)", "beta2": "a real number in [0, 1)",
+          "lambd": "a finite real number >= 0", "keep_prob": "a real number in (0, 1]"}
 
 
-def make_optimizer(optimizer, hyper):
-    """The optax transformation for `optimizer` from the hyperparameter arrays in `hyper`."""
+class TrainState(NamedTuple):
+    """What a run carries besides params: resume from it with train(..., state=state)."""
+
+    opt_state: Any  # the optax state (moments, the optimizer's count, injected hyperparameters)
+    step: jax.Array  # () int32, iterations done: places the next mini-batch and its epoch's shuffle
+
+
+class TrainResult(NamedTuple):
+    params: tuple  # of Layer(W, b)
+    costs: jax.Array  # (ceil(num_iterations / record_every),)
+    state: TrainState
+
+
+def make_optimizer(optimizer, hyper, schedule=None):
+    """The optax transformation for `optimizer` (a name, or a transformation returned as it is).
+
+    hyper holds the hyperparameter arrays; schedule, when given, replaces learning_rate.
+    """
+    if not isinstance(optimizer, str):
+        return optimizer
+    learning_rate = hyper["learning_rate"] if schedule is None else schedule
     if optimizer == "sgd":
-        return optax.sgd(hyper["learning_rate"])
+        return optax.sgd(learning_rate)
     if optimizer == "momentum":  # Ng's v = beta v + (1 - beta) dW, not optax's v = beta v + dW
-        return optax.chain(optax.ema(hyper["beta"], debias=False), optax.scale(-hyper["learning_rate"]))
-    return optax.adam(hyper["learning_rate"], b1=hyper["beta1"], b2=hyper["beta2"], eps=hyper["epsilon"])
+        return optax.chain(optax.ema(hyper["beta"], debias=False), optax.scale_by_learning_rate(learning_rate))
+    return optax.adam(learning_rate, b1=hyper["beta1"], b2=hyper["beta2"], eps=hyper["epsilon"])
 
 
-def _batch_plan(m, batch_size, n_devices):
-    """Static sizes: (columns per batch incl. padding, batches per epoch, whether a mask is needed)."""
+def _count_dtype(dtype):
+    return jnp.promote_types(dtype, jnp.float32)  # counts and m: float16 overflows past 65504, bfloat16 rounds 1003
+
+
+def _batch_plan(m, width, batch_size, n_devices):
+    """Static sizes: (columns per batch incl. padding, batches per epoch, whether a mask is needed).
+
+    width is X's number of columns: m, or more when process-local shards carry padding.
+    """
     if batch_size is None:
-        m_batch, n_batches = m, 1
+        m_batch, n_batches = width, 1
     else:
         m_batch, n_batches = batch_size, -(-m // batch_size)
     m_padded = -(-m_batch // n_devices) * n_devices
     ragged = batch_size is not None and m % batch_size != 0
-    return m_padded, n_batches, ragged or m_padded != m_batch
+    return m_padded, n_batches, ragged or m_padded != m_batch or (batch_size is None and width != m)
 
 
-def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, placement, start,
-         num_iterations, batch_size, record_every, mesh, layout):
-    m = X.shape[1]
+def _with_learning_rate(opt_state, learning_rate):
+    """opt_state of optax.inject_hyperparams with hyperparams["learning_rate"] replaced (a new dict)."""
+    hyperparams = dict(opt_state.hyperparams)
+    hyperparams["learning_rate"] = jnp.asarray(learning_rate).astype(hyperparams["learning_rate"].dtype)
+    return opt_state._replace(hyperparams=hyperparams)
+
+
+def _run(params, X, Y, key, hyper, state, columns, *, hidden, output, optimizer, schedule, grads_from, placement,
+         start, num_iterations, batch_size, record_every, mesh, layout):
+    m = X.shape[1] if columns is None else columns.shape[0]  # the real examples; X may hold padding columns
     n_devices = 1 if mesh is None else mesh.size
-    m_padded, n_batches, masked = _batch_plan(m, batch_size, n_devices)
+    m_padded, n_batches, masked = _batch_plan(m, X.shape[1], batch_size, n_devices)
     dtype = params[0].W.dtype
+    count_dtype = _count_dtype(dtype)
     ax = 0 if layout == "rows" else 1  # the examples' axis of D, T and mask
     D, T = (X.T, Y.astype(dtype).T) if layout == "rows" else (X, Y.astype(dtype))  # transposed once, for the run
-    tx = make_optimizer(optimizer, {name: value.astype(dtype) for name, value in hyper.items()})
+    hyper = {name: value.astype(count_dtype if name == "lambd" else dtype) for name, value in hyper.items()}
+    lambd, keep_prob = hyper.get("lambd", 0.0), hyper.get("keep_prob", 1.0)  # absent: no L2 term, no dropout
+    k_shuffle, k_dropout = jax.random.split(key) if "keep_prob" in hyper else (key, None)
+    named = isinstance(optimizer, str)
+    tx = make_optimizer(optimizer, hyper, schedule)
 
     def shard(A):  # split the examples' axis over every mesh axis; params stay replicated
         if mesh is None:
             return A
         spec = [None, None]
         spec[ax] = mesh.axis_names
-        return jax.lax.with_sharding_constraint(A, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec)))
+        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, P(*spec)))
 
     def as_mask(real):  # (m_padded,) bool -> 0/1 in the layout's shape, (m, 1) or (1, m)
         return shard(jnp.expand_dims(real.astype(dtype), 1 - ax))
 
     def pad(A):
         widths = [(0, 0), (0, 0)]
-        widths[ax] = (0, m_padded - m)
+        widths[ax] = (0, m_padded - A.shape[ax])
         return shard(jnp.pad(A, widths))
 
     if batch_size is None:  # one batch: pad once, up front
         D_full, T_full = pad(D), pad(T)
-        mask_full = as_mask(jnp.arange(m_padded) < m) if masked else None
-        m_full = jnp.asarray(m, dtype) if masked else None
+        real = jnp.arange(m_padded) < m if columns is None else jnp.zeros(m_padded, bool).at[columns].set(True)
+        mask_full = as_mask(real) if masked else None
+        m_full = jnp.asarray(m, count_dtype) if masked else None
 
     def batch(i, perm):
         """(D, T, mask, m) of iteration i; perm is this epoch's shuffled order of the m examples."""
@@ -111,47 +194,57 @@ def _run(params, X, Y, key, hyper, *, hidden, output, optimizer, grads_from, pla
             return D_full, T_full, mask_full, m_full
         slots = (i % n_batches) * batch_size + jnp.arange(m_padded)  # positions in this epoch's order
         real = (slots < m) & (jnp.arange(m_padded) < batch_size)
-        idx = jnp.where(real, perm[jnp.minimum(slots, m - 1)], 0)
+        idx = jnp.where(real, perm[jnp.minimum(slots, m - 1)], 0)  # example numbers 0 .. m-1
+        if columns is not None:
+            idx = columns[idx]  # example -> its column of the padded process-local layout
         D_b, T_b = shard(jnp.take(D, idx, axis=ax)), shard(jnp.take(T, idx, axis=ax))
         if not masked:
             return D_b, T_b, None, None
-        return D_b, T_b, as_mask(real), jnp.sum(real).astype(dtype)
+        return D_b, T_b, as_mask(real), jnp.sum(real).astype(count_dtype)
+
+    def epoch_order(i):
+        return jax.random.permutation(jax.random.fold_in(k_shuffle, i // n_batches), m)
 
     def shuffled(i, perm):  # a new order at the start of every epoch
         if batch_size is None:
             return perm
-        epoch = i // n_batches
-        return jax.lax.cond(i % n_batches == 0,
-                            lambda: jax.random.permutation(jax.random.fold_in(key, epoch), m), lambda: perm)
+        return jax.lax.cond(i % n_batches == 0, lambda: epoch_order(i), lambda: perm)
 
     def step(i, carry):
         params, opt_state, perm = carry
         perm = shuffled(i, perm)
         D_b, T_b, mask, m_b = batch(i, perm)
+        step_key = None if k_dropout is None else jax.random.fold_in(k_dropout, i)  # this step's dropout masks
         J, grads = fast.cost_and_grads(params, D_b, T_b, layout=layout, hidden=hidden, output=output,
-                                       grads_from=grads_from, placement=placement, start=start, m=m_b, mask=mask)
+                                       grads_from=grads_from, placement=placement, start=start, m=m_b, mask=mask,
+                                       lambd=lambd, keep_prob=keep_prob, key=step_key)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, perm), J
 
-    init = (params, tx.init(params), jnp.arange(m) if batch_size is not None else None)
+    opt_state, step0 = (tx.init(params), jnp.int32(0)) if state is None else state
+    step0 = jnp.asarray(step0, jnp.int32)
+    if not named and "learning_rate" in hyper:  # optax.inject_hyperparams: the value lives in the state
+        opt_state = _with_learning_rate(opt_state, hyper["learning_rate"])
+    init = (params, opt_state, epoch_order(step0) if batch_size is not None else None)
     if record_every == 1:  # no inner loop: one scan step per iteration
-        (params, _, _), costs = jax.lax.scan(lambda carry, i: step(i, carry), init, jnp.arange(num_iterations))
-        return params, costs
+        steps = step0 + jnp.arange(num_iterations, dtype=jnp.int32)
+        (params, opt_state, _), costs = jax.lax.scan(lambda carry, i: step(i, carry), init, steps)
+        return params, costs, TrainState(opt_state, step0 + num_iterations)
 
     def record(carry, j):  # iteration j*k records its cost; the next k-1 (fewer at the end) do not
-        i0 = j * record_every
+        i0 = step0 + j * record_every
         carry, J = step(i0, carry)
-        n_rest = jnp.minimum(record_every, num_iterations - i0) - 1
+        n_rest = jnp.minimum(record_every, num_iterations - j * record_every) - 1
         carry = jax.lax.fori_loop(i0 + 1, i0 + 1 + n_rest, lambda i, c: step(i, c)[0], carry)
         return carry, J
 
     n_records = -(-num_iterations // record_every)
-    (params, _, _), costs = jax.lax.scan(record, init, jnp.arange(n_records))
-    return params, costs
+    (params, opt_state, _), costs = jax.lax.scan(record, init, jnp.arange(n_records, dtype=jnp.int32))
+    return params, costs, TrainState(opt_state, step0 + num_iterations)
 
 
-_STATIC = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
-           "record_every", "mesh", "layout")
+_STATIC = ("hidden", "output", "optimizer", "schedule", "grads_from", "placement", "start", "num_iterations",
+           "batch_size", "record_every", "mesh", "layout")
 _run_jit = jax.jit(_run, static_argnames=_STATIC)
 
 
@@ -172,59 +265,229 @@ def choose_layout(layer_dims, m_batch):
     return "rows" if layer_dims[0] > m_batch else "columns"
 
 
+def even_counts(m, n_devices):
+    """n_k for m examples on D devices, as even as possible: the first m mod D shards get one more."""
+    return tuple(m // n_devices + (k < m % n_devices) for k in range(n_devices))
+
+
+def process_local_columns(mesh, X, Y):
+    """Lay this process's columns X (n_x, m_p), Y (n_y, m_p) on its devices of mesh; returns (X, Y, columns).
+
+    Every process calls it with its own m_p (any m_p >= 1, uneven too): the counts are gathered,
+    each process's m_p columns are split as evenly as possible over its devices in mesh order,
+    every device's shard zero-padded to s = max_k n_k columns. X, Y come back as global arrays
+    (n_x, D s), (n_y, D s) sharded by columns over every mesh axis; columns (m,) int32, the same
+    on every process, lists the real columns in order (m = sum_p m_p): example j of the global
+    batch is process 0's first, then process 1's, ..., as the mesh orders the devices.
+    """
+    owners = [d.process_index for d in mesh.devices.flat]
+    per_process = np.asarray(multihost_utils.process_allgather(np.int32(X.shape[1]))).reshape(-1)
+    counts = [0] * len(owners)
+    for p, m_p in enumerate(per_process):
+        mine = [k for k, owner in enumerate(owners) if owner == p]
+        if not mine and m_p > 0:
+            raise ValueError(f"process {p} holds {int(m_p)} examples but none of the mesh's devices")
+        for k, n_k in zip(mine, even_counts(int(m_p), len(mine)), strict=True):
+            counts[k] = n_k
+    s = max(max(counts), 1)
+    columns = np.concatenate([k * s + np.arange(n_k) for k, n_k in enumerate(counts)]).astype(np.int32)
+    sharding = NamedSharding(mesh, P(None, mesh.axis_names))
+    here = [k for k, owner in enumerate(owners) if owner == jax.process_index()]
+    starts = np.cumsum([0] + [counts[k] for k in here])
+
+    def global_array(A):  # this process's device shards, each padded to s columns
+        pieces = [jax.device_put(jnp.pad(A[:, a:b], ((0, 0), (0, s - (b - a)))), mesh.devices.flat[k])
+                  for k, a, b in zip(here, starts[:-1], starts[1:], strict=True)]
+        return jax.make_array_from_single_device_arrays((A.shape[0], len(owners) * s), sharding, pieces)
+
+    return global_array(X), global_array(Y), columns
+
+
+def _replicated(mesh, tree):
+    """tree's arrays (the same on every process) as arrays replicated over every device of mesh.
+
+    device_put takes host arrays for a sharding that spans other processes' devices, so each
+    leaf goes through NumPy (a PRNG key through its key data).
+    """
+    replicated = NamedSharding(mesh, P())
+
+    def put(x):
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.device_put(np.asarray(x), replicated)
+
+    return jax.tree.map(put, tree)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
-def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer = "sgd", learning_rate=0.0075,
-          num_iterations=2500, batch_size=None, key=None, grads_from: GradsFrom = "backprop", placement="deferred",
-          start="dZL", record_every=1, mesh=None, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
-          layout: Literal["auto", "rows", "columns"] = "auto"):
+def _in_range(name, v):
+    if name.startswith("beta"):
+        return (0 <= v) & (v < 1)
+    if name == "lambd":
+        return np.isfinite(v) & (v >= 0)
+    if name == "keep_prob":
+        return (0 < v) & (v <= 1)
+    return np.isfinite(v) & (v > 0)
+
+
+def check_hyperparameter(name, value, dtype, *, scalar=True):
+    """Raise ValueError naming `name` unless value is a real number in its range (RANGES), also once
+    rounded to `dtype` (the run's own width). Shapes and dtypes always; values only when concrete."""
+    expected = RANGES[name]
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not (isinstance(value, (int, float, np.number))
+                                                            or hasattr(value, "dtype")):
+        raise ValueError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    value_dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if not (jnp.issubdtype(value_dtype, jnp.floating) or jnp.issubdtype(value_dtype, jnp.integer)):
+        raise ValueError(f"{name} must be {expected}, got dtype {value_dtype}: {value!r}")
+    if scalar and jnp.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
+    if not shapes.is_concrete(value):
+        return
+    v = np.asarray(value, np.float64)
+    if not np.all(_in_range(name, v)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    rounded = np.asarray(np.asarray(value).astype(dtype), np.float64)  # the value the run computes with
+    if not np.all(_in_range(name, rounded)) or (name == "keep_prob" and np.any((v < 1) & (rounded == 1))):
+        raise ValueError(f"{name} must be {expected} in the params' dtype {np.dtype(dtype).name}, got {value!r}, "
+                         f"which rounds to {rounded.tolist()}")
+
+
+def _check_schedule(schedule):
+    with jax.ensure_compile_time_eval():
+        first = schedule(0)
+    if jnp.ndim(first) != 0 or jnp.iscomplexobj(first):
+        raise ValueError(f"learning_rate schedule must return a real scalar, got {first!r} at step 0")
+    if shapes.is_concrete(first) and not (np.isfinite(float(first)) and float(first) >= 0):
+        raise ValueError(f"learning_rate schedule must return a finite value >= 0, got {float(first)} at step 0")
+
+
+def _hyperparameters(optimizer, given, dtype, params):
+    """(hyper arrays, schedule) for the run; raises for unused or out-of-range hyperparameters."""
+    named = isinstance(optimizer, str)
+    uses = USES[optimizer] if named else ("learning_rate",)
+    for name, value in given.items():
+        if value is not None and name not in uses:
+            owner = [o for o in OPTIMIZERS if name in USES[o]]
+            where = (f"optimizer={' or '.join(map(repr, owner))} only" if named
+                     else "the named optimizers only; set it in the optax optimizer itself")
+            raise ValueError(f"{name} is used by {where}; got it with optimizer={optimizer!r}")
+    schedule = given["learning_rate"] if callable(given["learning_rate"]) else None
+    if schedule is not None and not named:
+        raise ValueError("learning_rate must be a number with an optax optimizer (a schedule belongs in the optimizer)")
+    if schedule is not None:
+        _check_schedule(schedule)
+    if not named and given["learning_rate"] is not None:
+        fresh = jax.eval_shape(optimizer.init, params)
+        injected = getattr(fresh, "hyperparams", {})
+        if "learning_rate" not in injected or "learning_rate" in getattr(fresh, "hyperparams_states", {}):
+            raise ValueError("learning_rate with an optax optimizer needs one built by optax.inject_hyperparams with a "
+                             "numeric learning_rate (it sets that value); otherwise give it to optax, not to train")
+    hyper = {}
+    for name in uses:
+        value = given[name]
+        if value is None:
+            if not named:
+                continue
+            value = DEFAULTS[name]
+        if name == "learning_rate" and schedule is not None:
+            continue
+        check_hyperparameter(name, value, dtype)
+        hyper[name] = jnp.asarray(value)
+    return hyper, schedule
+
+
+def _check_state(state, tx, params):
+    if not isinstance(state, TrainState):
+        raise TypeError(f"state must be the TrainState a run returned (return_state=True), got {type(state).__name__}")
+    want = jax.eval_shape(tx.init, params)
+    got = jax.eval_shape(lambda s: s, state.opt_state)
+    same = jax.tree.structure(got) == jax.tree.structure(want) and all(
+        (a.shape, a.dtype) == (b.shape, b.dtype)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True))
+    if not same:
+        raise ValueError(f"state.opt_state does not match this optimizer and params: expected {want}, got {got}")
+    step = state.step
+    if jnp.ndim(step) != 0 or not jnp.issubdtype(jnp.asarray(step).dtype, jnp.integer):
+        raise ValueError(f"state.step must be an integer scalar, got {step!r}")
+    if shapes.is_concrete(step) and int(step) < 0:
+        raise ValueError(f"state.step must be >= 0, got {int(step)}")
+
+
+def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer | optax.GradientTransformation = "sgd",
+          learning_rate=None, num_iterations=2500, batch_size=None, key=None, grads_from: GradsFrom = "backprop",
+          placement="deferred", start="dZL", record_every=1, mesh=None, process_local=False, beta=None, beta1=None,
+          beta2=None, epsilon=None, layout: Literal["auto", "rows", "columns"] = "auto", state=None,
+          return_state=False, lambd=0.0, keep_prob=1.0):
     """Train params on (X, Y) for num_iterations optimizer steps; returns (params, costs).
 
-        for i = 0 .. num_iterations-1:
+        for i = step .. step + num_iterations - 1:        (step = 0, or state.step to resume)
             (X_b, Y_b) = batch i                       full batch, or a reshuffled mini-batch
             grads = backward(forward(params, X_b))     or jax.grad(cost)
             params = optimizer update(params, grads)
     costs: (ceil(num_iterations / record_every),) the J of every record_every-th iteration.
+    return_state=True returns TrainResult(params, costs, state); state= resumes a run (module docstring).
+    lambd > 0 adds L2, keep_prob < 1 inverted dropout with masks drawn per step from key (module docstring).
     """
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
-    shapes.choice("optimizer", optimizer, OPTIMIZERS)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        shapes.choice("optimizer", optimizer, OPTIMIZERS)
     shapes.choice("grads_from", grads_from, GRADS_FROM)
     shapes.choice("placement", placement, shapes.PLACEMENTS)
     shapes.choice("start", start, shapes.STARTS)
     shapes.choice("layout", layout, ("auto",) + fast.LAYOUTS)
+    for name, flag in (("process_local", process_local), ("return_state", return_state)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
     if start == "dZL" and output == "tanh" and grads_from == "backprop":
         raise ValueError("start='dZL' (dZ[L] = AL - Y) is not the gradient for output='tanh'; use start='dAL'")
     with jax.ensure_compile_time_eval():  # value checks on concrete arrays run eagerly even inside a jit trace
         m = shapes.data(params, X, Y, output=output)
     _positive_int("num_iterations", num_iterations)
     _positive_int("record_every", record_every)
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
+    if process_local and mesh is None:
+        raise ValueError("process_local=True needs the mesh the processes share (mesh=parallel.make_mesh())")
+    dtype = params[0].W.dtype
+    given = dict(learning_rate=learning_rate, beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon)
+    hyper, schedule = _hyperparameters(optimizer, given, dtype, params)
+    if state is not None:
+        _check_state(state, make_optimizer(optimizer, hyper, schedule), params)
+    for name, value, off in (("lambd", lambd, 0), ("keep_prob", keep_prob, 1)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == off:
+            continue  # the plain default: the term is left out of the program (static)
+        check_hyperparameter(name, value, dtype)  # anything else is traced: a new value reuses the run
+        hyper[name] = jnp.asarray(value)
+    dropout = "keep_prob" in hyper
+    columns = None
+    if process_local:
+        X, Y, columns = process_local_columns(mesh, X, Y)
+        m = columns.size
     if batch_size is not None:
         _positive_int("batch_size", batch_size)
         if batch_size > m:
             raise ValueError(f"batch_size must be at most m = {m}, got {batch_size}")
         if key is None:
             raise ValueError("key is required when batch_size is given (it reshuffles the mini-batches)")
-    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
-        raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
-    hyper = {"learning_rate": learning_rate}
-    if optimizer == "momentum":
-        hyper["beta"] = beta
-    if optimizer == "adam":
-        hyper.update(beta1=beta1, beta2=beta2, epsilon=epsilon)
-    for name, value in hyper.items():
-        if jnp.ndim(value) != 0:
-            raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
-    hyper = {name: jnp.asarray(value) for name, value in hyper.items()}
+    if dropout and key is None:
+        raise ValueError("key is required when keep_prob is given (it draws each step's dropout masks)")
+    if key is not None and (dropout or batch_size is not None):
+        shapes.key(key)
     layer_dims = shapes.layer_dims_of(params, check_values=False)
-    m_batch = m if batch_size is None else batch_size
     if layout == "auto":
-        layout = choose_layout(layer_dims, m_batch)
-    return _run_jit(params, X, Y, key if batch_size is not None else None, hyper, hidden=hidden, output=output,
-                    optimizer=optimizer, grads_from=grads_from, placement=placement, start=start,
-                    num_iterations=num_iterations, batch_size=batch_size, record_every=record_every, mesh=mesh,
-                    layout=layout)
+        layout = choose_layout(layer_dims, m if batch_size is None else batch_size)
+    key = key if batch_size is not None or dropout else None
+    if process_local:  # every other input is the same on every process: replicate it over the mesh
+        params, key, hyper, state, columns = _replicated(mesh, (params, key, hyper, state, columns))
+    params, costs, state = _run_jit(params, X, Y, key, hyper, state, columns, hidden=hidden, output=output,
+                                    optimizer=optimizer, schedule=schedule, grads_from=grads_from,
+                                    placement=placement, start=start, num_iterations=num_iterations,
+                                    batch_size=batch_size, record_every=record_every, mesh=mesh, layout=layout)
+    return TrainResult(params, costs, state) if return_state else (params, costs)

@@ -111,6 +111,8 @@ def test_pmean_of_means_wrong_by_the_predicted_amount():
     assert rel_error(ours, exact) <= TOL_F64
     even = parallel.pmean_of_means_grads(params, X, Y, counts=(100,) * 4, hidden="tanh")
     assert rel_error(even, exact) <= TOL_F64  # equal shards: pmean of means is the mean
+    with pytest.raises(ValueError, match="counts must be non-negative ints"):
+        parallel.pmean_error(means, (200.5, 99.5, 60, 40))
     zero = parallel.pmean_error(means, (100,) * 4)
     assert all(float(jnp.max(jnp.abs(z))) == 0 for z in jax.tree.leaves(zero))
 
@@ -170,6 +172,70 @@ def test_make_mesh_single_process():
     assert mesh.axis_names == ("batch",) and list(mesh.devices.flat) == jax.devices()
 
 
+def test_process_local_in_one_process_equals_single_device(key):
+    # One process holds every column: the per-host layout (1003 columns as 251, 251, 251, 250, each
+    # padded to 251) must give the one-device grads and training run; the two-process test below
+    # gives each process only its own columns.
+    params, X, Y = problem(key, 1003)
+    mesh = parallel.make_mesh(jax.devices("cpu"))
+    grads = parallel.data_parallel_grads(params, X, Y, mesh=mesh, process_local=True, hidden="tanh")
+    assert rel_error(grads, single_device(params, X, Y, "deferred", hidden="tanh")) <= TOL_F64
+    kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=6)  # mini-batches: the two-process test
+    got, costs = train(params, X, Y, mesh=mesh, process_local=True, **kw)
+    want, want_costs = train(params, X, Y, **kw)
+    assert rel_error(got, want) <= TOL_F64 and rel_error(costs, want_costs) <= TOL_F64
+
+
+def test_sweep_numeric_hyperparameters_are_traced_choices_static():
+    X, Y = datasets.flower(jax.random.key(1), 60, dtype=jnp.float64)
+    keys = jax.random.split(jax.random.key(0), 4)
+    rates = jnp.full(4, 0.5)
+    options = dict(hidden="tanh", optimizer="momentum", num_iterations=10)
+    run = lambda **kw: parallel.sweep(keys, X, Y, layer_dims=(2, 3, 1), learning_rates=rates,  # noqa: E731
+                                      method="xavier", devices=jax.devices("cpu"), **options, **kw)
+    run(beta=0.9)
+    compiled = parallel._sweep_jit._cache_size()
+    betas = jnp.array([0.0, 0.3, 0.6, 0.9])
+    params, costs = run(beta=betas)  # one beta per run, an array: traced, no "unhashable" error
+    run(beta=0.5)
+    assert parallel._sweep_jit._cache_size() == compiled  # new betas: no new compilation
+    for s in range(4):  # each run equals train alone with its own beta (train = Ng's loop: test_train.py)
+        p0 = model.init_params(jax.random.split(keys[s])[0], (2, 3, 1), method="xavier", dtype=jnp.float64)
+        p1, c1 = train(p0, X, Y, learning_rate=0.5, beta=betas[s], **options)
+        assert rel_error(jax.tree.map(lambda a, s=s: a[s], params), p1) <= TOL_F64
+        assert float(jnp.max(jnp.abs(costs[s] - c1))) <= 1e-12
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(hiden="tanh"), "options must be among train's keywords.*got 'hiden'"),
+    (dict(method="glorot"), "method must be one of"),
+    (dict(beta=0.9), "beta is used by optimizer='momentum' only"),
+    (dict(optimizer="momentum", beta=1.0), r"beta must be a real number in \[0, 1\)"),
+    (dict(optimizer="momentum", beta=jnp.ones(3) * 0.5), r"beta must be a scalar or \(S,\)"),
+    (dict(learning_rates=jnp.array([0.1, -0.1, 0.1, 0.1])), "learning_rate must be a finite real number > 0"),
+    (dict(key=jax.random.key(0)), "sweep sets key"),
+])
+def test_sweep_rejects_bad_options_by_name(kwargs, match):
+    X, Y = datasets.flower(jax.random.key(1), 20, dtype=jnp.float64)
+    kw = dict(layer_dims=(2, 3, 1), learning_rates=jnp.full(4, 0.5), num_iterations=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        parallel.sweep(jax.random.split(jax.random.key(0), 4), X, Y, **kw)
+
+
+def test_make_mesh_rejects_a_platform_name_and_repeated_devices():
+    cpu = jax.devices("cpu")
+    with pytest.raises(ValueError, match="devices must be a sequence of jax devices.*got 'cpu'"):
+        parallel.make_mesh("cpu")
+    with pytest.raises(ValueError, match="devices must be distinct"):
+        parallel.make_mesh([cpu[0], cpu[0]])
+    with pytest.raises(ValueError, match="got an element 0"):
+        parallel.make_mesh([0, 1])
+    repeated = jax.sharding.Mesh(np.array([cpu[0], cpu[0]]), ("batch",))
+    params, X, Y = problem(jax.random.key(0), 10)
+    with pytest.raises(ValueError, match="distinct"):
+        parallel.data_parallel_grads(params, X, Y, mesh=repeated)
+
+
 def test_bad_arguments_raise(key):
     params, X, Y = problem(key, 10)
     with pytest.raises(ValueError, match="divide"):
@@ -180,6 +246,14 @@ def test_bad_arguments_raise(key):
         parallel.data_parallel_grads(params, X, Y, counts=(5, 5, 5, 5))
     with pytest.raises(ValueError, match="counts"):
         parallel.data_parallel_grads(params, X, Y, counts=(5, 5))
+    with pytest.raises(ValueError, match="counts must be non-negative ints"):  # not truncated to (2, 2, 2, 2)
+        parallel.data_parallel_grads(params, X, Y, counts=(2.5, 2.5, 2.5, 2.5))
+    with pytest.raises(ValueError, match="counts must be non-negative ints"):
+        parallel.data_parallel_grads(params, X, Y, counts=(True, 7, 1, 1))
+    with pytest.raises(ValueError, match="counts is for global X"):
+        parallel.data_parallel_grads(params, X, Y, counts=(4, 2, 2, 2), process_local=True)
+    with pytest.raises(ValueError, match="process_local must be True or False"):
+        parallel.data_parallel_grads(params, X, Y, process_local="yes")
     with pytest.raises(ValueError, match="mesh or devices"):
         parallel.data_parallel_grads(params, X, Y, mesh=parallel.make_mesh(), devices=jax.devices())
     with pytest.raises(ValueError, match="X must be"):
@@ -197,23 +271,39 @@ WORKER = textwrap.dedent('''
     import jax.numpy as jnp
     import numpy as np
     from jaxbp import model, parallel
-    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)   # the same data on every process
+    from jaxbp.training import train
+
+    def rel_error(a, b):
+        return max(float(np.linalg.norm(np.asarray(x) - np.asarray(y))
+                         / (np.linalg.norm(np.asarray(x)) + np.linalg.norm(np.asarray(y))))
+                   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)   # the same data on every process
     params = model.init_params(k1, (3, 5, 1), dtype=jnp.float64)
     X = jax.random.normal(k2, (3, 1003), jnp.float64)
     Y = (jax.random.uniform(k3, (1, 1003)) > 0.5).astype(jnp.float64)
     mesh = parallel.make_mesh()                           # jax.devices(): both processes' devices
+    out = {"process_count": jax.process_count(), "n_devices": mesh.devices.size,
+           "owners": [d.process_index for d in mesh.devices.flat]}
     grads = parallel.data_parallel_grads(params, X, Y, mesh=mesh, hidden="tanh")
-    ref = model.autodiff_grads(params, X, Y, hidden="tanh")
-    err = max(float(np.linalg.norm(np.asarray(a) - np.asarray(b))
-                    / (np.linalg.norm(np.asarray(a)) + np.linalg.norm(np.asarray(b))))
-              for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)))
-    print("RESULT " + json.dumps({"process_count": jax.process_count(), "n_devices": mesh.devices.size,
-                                 "rel_error": err}), flush=True)
+    out["global"] = rel_error(grads, model.autodiff_grads(params, X, Y, hidden="tanh"))
+    for m_0 in (502, 800):                                # per host: process 0 holds m_0 columns, process 1 the rest
+        mine = slice(0, m_0) if pid == 0 else slice(m_0, 1003)
+        X_p, Y_p = X[:, mine], Y[:, mine]                 # all this process passes on
+        grads = parallel.data_parallel_grads(params, X_p, Y_p, mesh=mesh, process_local=True, hidden="tanh")
+        out[f"grads {m_0}"] = rel_error(grads, model.autodiff_grads(params, X, Y, hidden="tanh"))
+        batch_size = None if m_0 == 502 else 300          # full batch; mini-batches of 300 (a ragged 103)
+        kw = dict(optimizer="adam", learning_rate=0.01, num_iterations=12, batch_size=batch_size, key=k4)
+        got, costs = train(params, X_p, Y_p, mesh=mesh, process_local=True, **kw)
+        want, want_costs = train(params, X, Y, **kw)      # one device, every column
+        out[f"train {m_0} {batch_size}"] = max(rel_error(got, want), rel_error(costs, want_costs))
+    print("RESULT " + json.dumps(out), flush=True)
     jax.distributed.shutdown()
 ''')
 
 
 def test_two_processes_on_localhost_equal_single_device(tmp_path):
+    """Two processes under jax.distributed: global X on both, and per host (each holds only its columns)."""
     with socket.socket() as s:  # a free port on 127.0.0.1 only
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -232,10 +322,11 @@ def test_two_processes_on_localhost_equal_single_device(tmp_path):
                 p.kill()
     results = [json.loads(line[len("RESULT "):]) for out in outputs for line in out.splitlines()
                if line.startswith("RESULT ")]
-    assert len(results) == 2, "\n".join(o[-2000:] for o in outputs)
+    assert len(results) == 2, "\n".join(o[-3000:] for o in outputs)
     for r in results:
-        assert r["process_count"] == 2 and r["n_devices"] == 4
-        assert r["rel_error"] <= TOL_F64  # measured 3.9e-16
+        assert r["process_count"] == 2 and r["n_devices"] == 4 and r["owners"] == [0, 0, 1, 1]
+        errors = {name: value for name, value in r.items() if name.startswith(("global", "grads", "train"))}
+        assert len(errors) == 5 and max(errors.values()) <= TOL_F64, errors  # measured: see README
 
 
 def test_device_averaging_experiment_quick(tmp_path):

@@ -23,6 +23,9 @@ import numpy as np
 
 from jaxbp import activations, shapes
 from jaxbp.checking.checker import BackwardFnError, check, course_backward, random_problem
+from jaxbp.checking.layer_check import check_layer_target
+from jaxbp.checking.layer_check.learner import BY_NAME
+from jaxbp.checking.layer_check.problems import LAYERS
 from jaxbp.course import assignments, frames, grading, notebook, standins
 from jaxbp.course.assignments import LearnerError
 from jaxbp.course.grading import UsageError
@@ -109,7 +112,15 @@ def _parser():
     p.add_argument("--fd", action="store_true", help="add finite differences as a second opinion")
     p.add_argument("--time", action="store_true", help="print the time to verdict and of a repeated in-process check")
     p.add_argument("--no-cache", action="store_true", help="no persistent compilation cache (also JAXBP_CACHE=0)")
+    p.add_argument("--layer", choices=LAYERS, default=None,
+                   help="a layer backward (conv, pool, RNN, LSTM, batch norm); recognised from the course's names")
     return p
+
+
+def _layer_names(fns):
+    """True when the functions are layer code (conv_backward, lstm_backward, ...), by the course's names."""
+    names = [getattr(f, "__name__", "") for f in fns]
+    return any(n == course or n.endswith("_" + course) for n in names for course in BY_NAME)
 
 
 def check_main(argv=None):
@@ -123,6 +134,11 @@ def check_main(argv=None):
     try:
         dims = tuple(int(n) for n in args.dims.split(",")) if args.dims else None
         fns, module, context = load(args.target)
+        if args.layer or _layer_names(fns):
+            code, text = check_layer_target(module, [f.__name__ for f in fns], layer=args.layer, seed=args.seed,
+                                            dtype=args.dtype)
+            print(text, file=sys.stderr if code == 3 else sys.stdout)
+            return code
         run = _runner(fns, dims, args, context)
         report = run()
     except UsageError as err:
