@@ -37,16 +37,19 @@ def is_concrete(x):
     return not isinstance(x, jax.core.Tracer)
 
 
-def holds(test, message, *arrays, debug=False, detail=None):
+def holds(test, message, *arrays, debug=False, detail=None, concrete_message=None):
     """Raise ValueError(message) unless test(xp, *arrays) is true for every element.
 
     Concrete arrays: tested now with xp = NumPy, on float64 copies (detail(*those) is appended to
-    the message). Traced arrays: checkify.check(test(jnp, ...)) if debug, else not tested.
+    the message, or concrete_message(*those) replaces it). Traced arrays: checkify.check(test(jnp,
+    ...)) if debug, else not tested.
     """
     if all(is_concrete(a) for a in arrays):
         with jax.ensure_compile_time_eval():  # a jax op in `test` runs now, even inside a jit trace
             values = [np.asarray(a, np.float64) for a in arrays]
             if not bool(np.all(test(np, *values))):
+                if concrete_message is not None:
+                    raise ValueError(concrete_message(*values))
                 raise ValueError(message + (detail(*values) if detail else ""))
     elif debug:
         checkify.check(jnp.all(test(jnp, *arrays)), message.replace("{", "{{").replace("}", "}}"))
@@ -84,8 +87,8 @@ def same_dtype(name, x, dtype, of):
 
 def finite(name, x, *, debug=False):
     """Raise ValueError if x holds NaN or Inf."""
-    holds(lambda xp, x: xp.isfinite(x), f"{name} holds non-finite values (NaN or Inf)", x, debug=debug,
-          detail=lambda x: f": {int((~np.isfinite(x)).sum())} of {x.size}")
+    holds(lambda xp, x: xp.isfinite(x), f"{name} holds non-finite value(s) (NaN or Inf)", x, debug=debug,
+          concrete_message=lambda x: f"{name} holds {int((~np.isfinite(x)).sum())} non-finite value(s) (NaN or Inf)")
 
 
 def scalar(name, value, *, low, high=np.inf, low_open=False, integral=False, debug=False):

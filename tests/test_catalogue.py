@@ -440,19 +440,19 @@ CASES = {
     "forward NaN X": (
         lambda n: model.forward(n.params, n.X.at[0, 0].set(jnp.nan)),
         V,
-        r"X holds non-finite values \(NaN or Inf\): 1 of 20",
+        r"X holds 1 non-finite value\(s\) \(NaN or Inf\)",
     ),
     "forward Inf W": (
         lambda n: model.forward(replace_layer(n.params, 1, W=n.params[0].W.at[1, 1].set(jnp.inf)), n.X),
         V,
-        r"W\[1\] holds non-finite values",
+        r"W\[1\] holds .*non-finite value",
     ),
     "forward NaN b": (
         lambda n: model.forward(replace_layer(n.params, 2, b=n.params[1].b.at[0, 0].set(jnp.nan)), n.X),
         V,
-        r"b\[2\] holds non-finite values",
+        r"b\[2\] holds .*non-finite value",
     ),
-    "cost NaN Y": (lambda n: model.cost(n.params, n.X, n.Y.at[0, 0].set(jnp.nan)), V, r"Y holds non-finite values"),
+    "cost NaN Y": (lambda n: model.cost(n.params, n.X, n.Y.at[0, 0].set(jnp.nan)), V, r"Y holds .*non-finite value"),
     "cost labels outside [0, 1]": (
         lambda n: model.cost(n.params, n.X, 2 * n.Y),
         V,
@@ -473,9 +473,9 @@ CASES = {
     "backward NaN in caches": (
         lambda n: bw(n, caches=replace_cache(n.caches, 2, Z=n.caches[1].Z.at[0, 0].set(jnp.nan))),
         V,
-        r"caches\[1\].Z \(Z\[2\]\) holds non-finite values",
+        r"caches\[1\].Z \(Z\[2\]\) holds .*non-finite value",
     ),
-    "backward NaN Y": (lambda n: bw(n, Y=n.Y.at[1, 1].set(jnp.nan)), V, r"Y holds non-finite values"),
+    "backward NaN Y": (lambda n: bw(n, Y=n.Y.at[1, 1].set(jnp.nan)), V, r"Y holds .*non-finite value"),
     "loss_from_probabilities AL > 1": (
         lambda n: costs.loss_from_probabilities(n.AL + 1, n.Y, output="sigmoid"),
         V,
@@ -489,13 +489,13 @@ CASES = {
     "per_example_grads NaN X": (
         lambda n: model.per_example_grads(n.params, n.X.at[1, 2].set(jnp.inf), n.Y),
         V,
-        r"X holds non-finite values",
+        r"X holds .*non-finite value",
     ),
-    "predict NaN X": (lambda n: model.predict(n.params, n.X.at[1, 2].set(jnp.nan)), V, r"X holds non-finite values"),
+    "predict NaN X": (lambda n: model.predict(n.params, n.X.at[1, 2].set(jnp.nan)), V, r"X holds .*non-finite value"),
     "cost_and_grads NaN X": (
         lambda n: fast.cost_and_grads(n.params, n.X.at[0, 0].set(jnp.nan), n.Y, **COLUMNS),
         V,
-        r"X holds non-finite values",
+        r"X holds .*non-finite value",
     ),
     # --- caches that do not come from this forward ----------------------------------------------------------
     "backward caches from another hidden activation": (

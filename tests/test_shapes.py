@@ -33,9 +33,9 @@ CASES = {
     "labels outside [0, 1]": (lambda p, X, Y: jaxbp.cost(p, X, 2 * Y), ValueError, r"Y must lie in \[0, 1\] for output='sigmoid'"),
     "softmax Y not one-hot": (lambda p, X, Y: jaxbp.cost(jaxbp.init_params(jax.random.key(1), (4, 3), dtype=jnp.float64), X,
                                                        jnp.ones((3, 5)), output="softmax"), ValueError, r"Y must be one-hot"),
-    "NaN in X": (lambda p, X, Y: jaxbp.forward(p, X.at[0, 0].set(jnp.nan)), ValueError, r"X holds non-finite values \(NaN or Inf\): 1 of 20"),
+    "NaN in X": (lambda p, X, Y: jaxbp.forward(p, X.at[0, 0].set(jnp.nan)), ValueError, r"X holds 1 non-finite value\(s\) \(NaN or Inf\)"),
     "Inf in params": (lambda p, X, Y: jaxbp.forward((jaxbp.Layer(p[0].W.at[1, 1].set(jnp.inf), p[0].b), p[1]), X), ValueError,
-                      r"W\[1\] holds non-finite values \(NaN or Inf\): 1 of 12"),
+                      r"W\[1\] holds 1 non-finite value\(s\)"),
     "integer X": (lambda p, X, Y: jaxbp.forward(p, X.astype(jnp.int32)), TypeError, r"X must have a floating dtype"),
     "mixed dtypes": (lambda p, X, Y: jaxbp.forward(p, X.astype(jnp.float32)), TypeError, r"X has dtype float32 but the params have float64"),
     "unknown hidden": (lambda p, X, Y: jaxbp.forward(p, X, hidden="ReLU"), ValueError, r"hidden must be one of .*'relu'.*; got 'ReLU'"),
@@ -80,7 +80,7 @@ def test_debug_runs_the_value_checks_under_jit_inside_checkify(net):
     checked = checkify.checkify(f, errors=checkify.user_checks)
     err, _ = checked(X, jnp.ones((1, 5)))
     err.throw()
-    for bad_X, bad_mask, message in [(X.at[0, 0].set(jnp.nan), jnp.ones((1, 5)), r"X holds non-finite values"),
+    for bad_X, bad_mask, message in [(X.at[0, 0].set(jnp.nan), jnp.ones((1, 5)), r"X holds .*non-finite value"),
                                      (X, jnp.array([[1.0, 1, 2, 1, 0]]), r"mask must hold only 0/1 values")]:
         err, _ = checked(bad_X, bad_mask)
         with pytest.raises(ValueError, match=message):
