@@ -12,8 +12,35 @@ import numpy as np
 from jaxbp.checking import diagnose
 
 
+class Rendered:
+    """Text, Markdown and HTML of a report from its _table() -> (head, body) and _lines() -> (header, footer);
+    shared by Report and the layer checker's LayerReport."""
+
+    def __str__(self):
+        head, body = self._table()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+        header, footer = self._lines()
+        return "\n".join([*header, "", fmt(head), *map(fmt, body), "", *footer])
+
+    def _repr_markdown_(self):
+        head, body = self._table()
+        header, footer = self._lines()
+        row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
+        return "\n".join([*(f"{h}  " for h in header), "", row(head), row(["---"] * len(head)), *map(row, body), "",
+                          *(f"{f}  " for f in footer)])
+
+    def _repr_html_(self):
+        head, body = self._table()
+        header, footer = self._lines()
+        esc = html.escape
+        cell = lambda tag, cells: "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"  # noqa: E731
+        return ("".join(f"<p>{esc(h)}</p>" for h in header) + "<table>" + cell("th", head)
+                + "".join(cell("td", b) for b in body) + "</table>" + "".join(f"<p>{esc(f)}</p>" for f in footer))
+
+
 @dataclass(frozen=True)
-class Report:
+class Report(Rendered):
     """The result of check: rows per parameter, the precision judged in, where the divergence starts."""
 
     rows: tuple  # of Row, in the order dW1, db1, ..., dWL, dbL
@@ -77,25 +104,3 @@ class Report:
         footer = ([f"where: {where}"] if self.first_divergent_layer is not None else []) + \
             [f"note: {n}" for n in self.notes] + [f"result: {result}"]
         return header, footer
-
-    def __str__(self):
-        head, body = self._table()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
-        header, footer = self._lines()
-        return "\n".join([*header, "", fmt(head), *map(fmt, body), "", *footer])
-
-    def _repr_markdown_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
-        return "\n".join([*(f"{h}  " for h in header), "", row(head), row(["---"] * len(head)), *map(row, body), "",
-                          *(f"{f}  " for f in footer)])
-
-    def _repr_html_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        esc = html.escape
-        cell = lambda tag, cells: "<tr>" + "".join(f"<{tag}>{esc(c)}</{tag}>" for c in cells) + "</tr>"  # noqa: E731
-        return ("".join(f"<p>{esc(h)}</p>" for h in header) + "<table>" + cell("th", head)
-                + "".join(cell("td", b) for b in body) + "</table>" + "".join(f"<p>{esc(f)}</p>" for f in footer))

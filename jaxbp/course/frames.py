@@ -16,16 +16,12 @@ import builtins
 import keyword
 import os
 import re
-import sysconfig
-import traceback
 import types
 
 import numpy as np
 
+from jaxbp.checking.frames import is_learner_file, learner_frames  # noqa: F401
 from jaxbp.course.standins import HELPER_NAMES
-
-_JAXBP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LIBRARY = tuple(os.path.realpath(p) for p in {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")})
 
 
 def describe(x):
@@ -40,25 +36,6 @@ def describe(x):
     if isinstance(x, (int, float, str, bool, np.generic)) or x is None:
         return f"{type(x).__name__} {x!r}"[:60]
     return type(x).__name__
-
-
-def is_learner_file(filename):
-    """A file the learner wrote: not jaxbp's, not Python's or an installed package's ("<...>" too)."""
-    if filename.startswith("<") and not filename.startswith("<ipython"):
-        return False
-    real = os.path.realpath(filename.split(" [cell ")[0])
-    return not real.startswith(_JAXBP + os.sep) and not real.startswith(_LIBRARY)
-
-
-def learner_frames(err):
-    """[(FrameSummary, frame)] of the traceback's frames in the learner's files, outermost first."""
-    out, tb = [], err.__traceback__
-    while tb is not None:
-        summary = traceback.extract_tb(tb, limit=1)[0]
-        if is_learner_file(summary.filename):
-            out.append((summary, tb.tb_frame))
-        tb = tb.tb_next
-    return out
 
 
 def _names_on(line, frame):

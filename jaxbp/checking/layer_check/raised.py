@@ -6,10 +6,8 @@ function (Wf, Wy: from parameters), the course's cache formats, and the course's
 
 import os
 import re
-import sysconfig
-import traceback
 
-import jaxbp
+from jaxbp.checking.frames import is_learner_file, learner_frames  # noqa: F401
 from jaxbp.checking.layer_check.problems import family
 
 SHAPE_SYMBOLS = ("m", "n_H_prev", "n_W_prev", "n_C_prev", "n_C", "n_H", "n_W", "n_x", "n_a", "n_y", "T_x", "N", "D")
@@ -32,27 +30,6 @@ def describe(x, depth=1):
     return f"{type(x).__name__} {x!r}"[:60] if isinstance(x, (int, float, str, bool)) or x is None else type(x).__name__
 
 
-_JAXBP = os.path.dirname(os.path.abspath(jaxbp.__file__))
-_LIBRARY = tuple({os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "purelib", "platlib")})
-
-
-def is_learner_file(filename):
-    """A file the learner wrote: not jaxbp's, not Python's or an installed package's (notebook cells count)."""
-    if filename.startswith("<") and not filename.startswith("<ipython"):
-        return False
-    real = os.path.realpath(filename.split(" [cell ")[0])
-    return not real.startswith(_JAXBP + os.sep) and not real.startswith(_LIBRARY)
-
-
-def learner_frames(err):
-    """[(FrameSummary, frame)] of the traceback's frames in the learner's files, outermost first."""
-    out, tb = [], err.__traceback__
-    while tb is not None:
-        summary = traceback.extract_tb(tb, limit=1)[0]
-        if is_learner_file(summary.filename):
-            out.append((summary, tb.tb_frame))
-        tb = tb.tb_next
-    return out
 
 
 def call_text(fn, course_name, args, kwargs):

@@ -4,10 +4,11 @@ Graders read its fields: report.ok, report.wrong, report["dA_prev"].kind / .fact
 .bound_ratio / .message / .case, and report["dA_prev"].cases (the verdict in every case).
 """
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
+
+from jaxbp.checking.report import Rendered
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class LayerRow:
 
 
 @dataclass(frozen=True)
-class LayerReport:
+class LayerReport(Rendered):
     """The result of check_layer."""
 
     layer: str  # "conv", "pool", "pool_max", ..., "batchnorm_alt"
@@ -96,25 +97,3 @@ class LayerReport:
                   "computation (÷ bound ≤ 1), M = the backward evaluated on absolute values"]
         footer = [f"note: {n}" for n in self.notes] + [f"result: {result}"]
         return header, footer
-
-    def __str__(self):
-        head, body = self._table()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
-        header, footer = self._lines()
-        return "\n".join([*header, "", fmt(head), *map(fmt, body), "", *footer])
-
-    def _repr_markdown_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"  # noqa: E731
-        return "\n".join([*(f"{h}  " for h in header), "", row(head), row(["---"] * len(head)), *map(row, body), "",
-                          *(f"{f}  " for f in footer)])
-
-    def _repr_html_(self):
-        head, body = self._table()
-        header, footer = self._lines()
-        cell = lambda tag, cells: "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"  # noqa: E731
-        return ("".join(f"<p>{html.escape(h)}</p>" for h in header) + "<table>" + cell("th", head)
-                + "".join(cell("td", b) for b in body) + "</table>"
-                + "".join(f"<p>{html.escape(f)}</p>" for f in footer))
