@@ -5,7 +5,7 @@ import functools
 import jax
 import numpy as np
 import pytest
-from layer_refs import lstm_params, np_lstm_forward, worst_rel_error
+from layer_refs import jit_once, lstm_params, np_lstm_forward, worst_rel_error
 
 from jaxbp.layers import (
     LSTMCaches,
@@ -54,7 +54,7 @@ def solved(case, dtype=np.float64):
         a, y, c, caches = lstm_forward(x, a0, parameters)
         return (a, y, c), lstm_backward(da, caches), vjp_grads(x, a0, parameters, da)
 
-    return (x, a0, parameters, da), *jax.jit(both)(x, a0, parameters, da)
+    return (x, a0, parameters, da), *jit_once(both)(x, a0, parameters, da)
 
 
 @functools.cache
@@ -69,7 +69,7 @@ def eager(case):
 def course_loop(case):
     """The course's lstm_forward: one lstm_cell_forward per step, caches = (list of cell caches, x)."""
     x, a0, parameters, _ = problem(case)
-    cell = jax.jit(lstm_cell_forward)  # one compile for all steps, instead of op by op
+    cell = jit_once(lstm_cell_forward)  # one compile for all steps, instead of op by op
     steps, a_next, c_next = [], a0, np.zeros_like(a0)
     for t in range(x.shape[2]):
         a_next, c_next, _, cache = cell(x[:, :, t], a_next, c_next, parameters)
@@ -109,7 +109,7 @@ def test_lstm_cell_backward_matches_vjp():
                      **{f"d{k}": dp[k] for k in ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo")}}
         return grads, reference
 
-    grads, reference = jax.jit(both)(x[:, :, 0], a0, c_prev, parameters, da[:, :, 0], dc_next)
+    grads, reference = jit_once(both)(x[:, :, 0], a0, c_prev, parameters, da[:, :, 0], dc_next)
     assert sorted(grads) == sorted(reference)
     assert worst_rel_error(grads, reference) <= TOL64
 
@@ -144,7 +144,7 @@ def test_lstm_backward_published_loop_is_not_the_gradient():
     (_, _, _, da), _, _, reference = solved(CASES[1])
     steps, x = course_loop(CASES[1])
     dc_prevt, dx = np.zeros_like(da[:, :, 0]), np.zeros_like(x)
-    cell_backward = jax.jit(lstm_cell_backward)  # one compile for all steps
+    cell_backward = jit_once(lstm_cell_backward)  # one compile for all steps
     for t in reversed(range(x.shape[2])):
         g = cell_backward(da[:, :, t], dc_prevt, steps[t])
         dx[:, :, t], dc_prevt = g["dxt"], g["dc_prev"]
