@@ -11,7 +11,7 @@ from refs import rel_error
 # older fusion emitters a program compiles in a fifth to a half of the time; the errors stay at each
 # dtype's round-off (float32 worst, default options -> these: conv 7.2e-8, pool 3.7e-8, rnn 8.5e-8,
 # lstm 2.3e-7 -> 1.4e-7, norms 1.0e-7), so every bound is unchanged. The *_forward_backward_jit tests
-# keep plain jax.jit: jit itself is what they check.
+# compare eager runs with these same compiled programs, which hold the forward and backward jitted.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
                 "xla_cpu_use_fusion_emitters": False}
 

@@ -99,13 +99,10 @@ def test_conv_backward_matches_vjp_float32():
 
 
 def test_conv_forward_backward_jit():
-    A_prev, W, b, hparameters, dZ = problem(CASES[1])
-
-    def step(A_prev, W, b, dZ):  # hparameters closed over: they are Python ints
-        Z, cache = conv_forward(A_prev, W, b, hparameters)
-        return Z, conv_backward(dZ, cache)
-
-    eager, jitted = step(A_prev, W, b, dZ), jax.jit(step)(A_prev, W, b, dZ)
+    # the jitted side: solved's program (forward and backward compiled together, jax.vjp beside them)
+    (A_prev, W, b, hparameters, dZ), grads, _, Z = solved(CASES[1])
+    eager_Z, cache = conv_forward(A_prev, W, b, hparameters)
+    eager, jitted = (eager_Z, conv_backward(dZ, cache)), (Z, grads)
     for u, r in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 

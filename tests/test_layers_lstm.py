@@ -152,15 +152,11 @@ def test_lstm_backward_published_loop_is_not_the_gradient():
 
 
 def test_lstm_forward_backward_jit():
-    x, a0, parameters, da = problem(CASES[1])
-
-    def step(x, a0, parameters, da):
-        a, y, c, caches = lstm_forward(x, a0, parameters)
-        return a, y, c, lstm_backward(da, caches)
-
+    # the jitted side: solved's program (forward and backward compiled together, jax.vjp beside them)
     a, y, c, _, grads = eager(CASES[1])
-    jitted = jax.jit(step)(x, a0, parameters, da)
-    for u, r in zip(jax.tree.leaves((a, y, c, grads)), jax.tree.leaves(jitted), strict=True):
+    _, jitted_forward, jitted_grads, _ = solved(CASES[1])
+    for u, r in zip(jax.tree.leaves((a, y, c, grads)), jax.tree.leaves((jitted_forward, jitted_grads)),
+                    strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 
 

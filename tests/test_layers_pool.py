@@ -116,15 +116,11 @@ def test_pool_backward_ties_go_to_the_first_max_as_in_vjp(case):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_pool_forward_backward_jit(mode):
-    A_prev, hparameters, dA = problem(CASES[1])  # f = 2: eager pool_backward runs 4 offsets op by op
-
-    def step(A_prev, dA):  # hparameters closed over: they are Python ints
-        A, cache = pool_forward(A_prev, hparameters, mode)
-        return A, pool_backward(dA, cache, mode)
-
-    _, cache = pool_forward(A_prev, hparameters, mode)
+    # the jitted side: compiled's program (forward and backward compiled together, jax.vjp beside them)
+    (A_prev, hparameters, dA), results = compiled(CASES[1])  # f = 2: eager pool_backward runs 4 offsets op by op
+    A, cache = pool_forward(A_prev, hparameters, mode)
     assert cache[0] is A_prev and cache[1] is hparameters  # the course's cache, as given
-    eager, jitted = step(A_prev, dA), jax.jit(step)(A_prev, dA)
+    eager, jitted = (A, pool_backward(dA, cache, mode)), results[mode][:2]
     for u, r in zip(eager, jitted, strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 

@@ -137,15 +137,11 @@ def test_rnn_backward_accepts_the_course_list_of_caches():
 
 
 def test_rnn_forward_backward_jit():
-    x, a0, parameters, da = problem(CASES[1])
-
-    def step(x, a0, parameters, da):
-        a, y_pred, caches = rnn_forward(x, a0, parameters)
-        return a, y_pred, rnn_backward(da, caches)
-
+    # the jitted side: solved's program (forward and backward compiled together, jax.vjp beside them)
     _, a, y_pred, _, grads = eager(CASES[1])
-    jitted = jax.jit(step)(x, a0, parameters, da)
-    for u, r in zip(jax.tree.leaves((a, y_pred, grads)), jax.tree.leaves(jitted), strict=True):
+    _, jitted_forward, jitted_grads, _ = solved(CASES[1])
+    for u, r in zip(jax.tree.leaves((a, y_pred, grads)), jax.tree.leaves((jitted_forward, jitted_grads)),
+                    strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 
 
