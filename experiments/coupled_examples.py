@@ -631,7 +631,12 @@ def report_section(result):
              f"gradient (m = {m}; the gradient's norm is {both('grad_norm')}):\n\n")
     text += table(["B", "batch norm, init", "batch norm, trained"],
                   [(B, g(med("init", f"micro|{B}")), g(med("trained", f"micro|{B}"))) for B in sizes])
-    text += (f"\n\nIt falls as B grows and is round-off at B = m ({g(worst(f'micro|{m}'))}). The literal program, "
+    rises = [f"B = {B1} to {B2} ({state}: {g(med(state, f'micro|{B1}'))} to {g(med(state, f'micro|{B2}'))})"
+             for state in STATES for B1, B2 in zip(sizes[1:-1], sizes[2:-1], strict=False)
+             if B1 > 1 and med(state, f"micro|{B2}") >= med(state, f"micro|{B1}")]
+    text += ("\n\nFrom B = 2 on it falls as B grows" + (f", but for {', '.join(rises)}" if rises else "")
+             + f", and is round-off at B = m ({g(worst(f'micro|{m}'))}); B = 1, each example alone, is the degenerate "
+             f"case above. The literal program, "
              f"D = m/B shards each normalised by its own statistics and a pmean (data parallelism without "
              f"synchronised batch norm, and gradient accumulation alike), gives the same gaps to "
              f"{g(max(worst(f'devices|{D}|local_vs_grouped') for D in counts))} for D = "
