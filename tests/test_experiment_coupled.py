@@ -6,7 +6,9 @@ written out again with jnp.mean / jnp.var, jax.grad and jax.jacrev of them, Pyth
 micro-batches and shards.
 """
 
+import fcntl
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -23,9 +25,18 @@ EPS = 1e-5
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """main(["--quick", "--out", DIR]) once; (DIR, results.json's "results")."""
-    root = tmp_path_factory.mktemp("coupled_examples")
-    assert ce.main(["--quick", "--out", str(root)]) == 0
+    """main(["--quick", "--out", DIR]) once per test run; (DIR, results.json's "results").
+
+    Under pytest-xdist DIR is shared by the workers (the parent of their temporary folders belongs to
+    this run alone): the first to take the lock runs the experiment, the others wait and read its files.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "coupled_examples_quick"
+    with open(shared / "coupled_examples_quick.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "results.json").is_file():
+            assert ce.main(["--quick", "--out", str(root)]) == 0
     return root, json.loads((root / "results.json").read_text())["results"]
 
 
