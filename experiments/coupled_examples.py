@@ -61,10 +61,40 @@ NAME = "coupled_examples"
 TITLE = "7. Where does the 1/m go when examples are coupled?"
 NETS, STATES = ("plain", "batchnorm"), ("init", "trained")
 AXIS = parallel.AXIS
-# Most programs here run a few dozen times and take longer to compile than to run: XLA's backend
-# optimisation level 0 about halves their compile time, which is most of a quick run. per_example_gaps,
-# whose run time grows as m^2, keeps the default.
-COMPILER = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+# Most programs here run a few dozen times and take longer to compile than to run. At XLA's backend
+# optimisation level 0, with its older fusion emitters, they compile in a third of the time, which is most
+# of a quick run (same results to round-off). per_example_gaps, whose run time grows as m^2, keeps the defaults.
+COMPILER = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
+            "xla_cpu_use_fusion_emitters": False}
+
+
+@functools.cache
+def compiler_options():
+    """COMPILER less the options this XLA build does not know (compiling with an unknown one raises)."""
+    known = {}
+    for name, value in COMPILER.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(0.0).compile()
+        except RuntimeError:  # jax.errors.JaxRuntimeError: "No such compile option"
+            continue
+        known[name] = value
+    return known
+
+
+def fast_jit(**jit_kwargs):
+    """jax.jit(fun, compiler_options=compiler_options(), **jit_kwargs), built at the first call: the probe
+    compiles, which must not happen at import (a standalone run still has to choose its CPU devices)."""
+    def decorate(fun):
+        jitted = None
+
+        @functools.wraps(fun)
+        def call(*args, **kwargs):
+            nonlocal jitted
+            if jitted is None:
+                jitted = jax.jit(fun, compiler_options=compiler_options(), **jit_kwargs)
+            return jitted(*args, **kwargs)
+        return call
+    return decorate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +130,7 @@ class Cache(NamedTuple):
     bn: layers.BatchNormCache | None  # of x = U[l].T (m, n_l); None in the output layer
 
 
-@functools.partial(jax.jit, static_argnames=("layer_dims", "dtype"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("layer_dims", "dtype"))
 def init(seed, *, layer_dims, dtype):
     """He-initialised W (model.init_params); hidden layers BNLayer(W, gamma = 1, beta = 0), output Layer(W, b = 0)."""
     params = model.init_params(jax.random.key(seed), layer_dims, method="he", dtype=dtype)
@@ -317,7 +347,7 @@ def index(tree, i):
     return jax.tree.map(lambda g: g[i], tree)
 
 
-@functools.partial(jax.jit, static_argnames=("eps", "micro_batch_sizes"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("eps", "micro_batch_sizes"))
 def measure(params, X, Y, batchnorm, *, eps, micro_batch_sizes):
     """(3), (4) but the literal program, and dZ against m dJ/dZ, for one net at one point params.
 
@@ -344,7 +374,7 @@ def measure(params, X, Y, batchnorm, *, eps, micro_batch_sizes):
     return out, (deferred, dZ), accumulated
 
 
-@functools.partial(jax.jit, static_argnames=("eps",))  # XLA's default level: its run time grows as m^2
+@functools.partial(jax.jit, static_argnames=("eps",))  # XLA's defaults: its run time grows as m^2
 def per_example_gaps(params, X, Y, batchnorm, deferred, dZ, *, eps):
     """(1), (2): the mean of the per-example gradients vs the batch gradient; dZ's columns vs the own ones."""
     out = {}
@@ -355,7 +385,7 @@ def per_example_gaps(params, X, Y, batchnorm, deferred, dZ, *, eps):
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("eps", "n_devices", "i"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("eps", "n_devices", "i"))
 def literal(params, X, Y, batchnorm, full, accumulated, *, eps, n_devices, i):
     """The literal program on D = n_devices shards (vmap with an axis name): gaps to the full and grouped grads.
 
@@ -370,7 +400,7 @@ def literal(params, X, Y, batchnorm, full, accumulated, *, eps, n_devices, i):
             "one_vs_full": jnp.mean(jax.vmap(lambda g: gap(g, full))(own))}, (local, synced)  # one micro-batch alone
 
 
-@functools.partial(jax.jit, static_argnames=("mesh", "eps"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("mesh", "eps"))
 def on_mesh(params, X, Y, batchnorm, simulated, *, mesh, eps):
     """device_grads on real devices (contiguous column blocks, one per device) against literal's vmapped ones."""
     real = jax.shard_map(lambda *a: device_grads(*a, eps=eps)[1:], mesh=mesh,
@@ -378,7 +408,7 @@ def on_mesh(params, X, Y, batchnorm, simulated, *, mesh, eps):
     return {f"mesh_{k}_vs_vmap": gap(r, s) for k, r, s in zip(("local", "sync"), real, simulated, strict=True)}
 
 
-@functools.partial(jax.jit, static_argnames=("num_iterations", "eps"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("num_iterations", "eps"))
 def train(params, X, Y, batchnorm, learning_rate, *, num_iterations, eps):
     """Full-batch gradient descent by the hand-written grads: (params, [cost before, cost at the last step])."""
     def grad_fn(p, X, Y):
@@ -394,7 +424,7 @@ def train(params, X, Y, batchnorm, learning_rate, *, num_iterations, eps):
 MESH_DEVICES = 8  # CPU devices a standalone run asks for, for the literal program on a real mesh
 
 
-@functools.partial(jax.jit, static_argnames=("m", "dtype"), compiler_options=COMPILER)
+@fast_jit(static_argnames=("m", "dtype"))
 def data(seed, *, m, dtype):
     """m two-moons examples (X (2, m), Y (1, m)), the same for every seed, in the seed's own random order.
 
@@ -600,7 +630,12 @@ def report_section(result):
              f"gradient (m = {m}; the gradient's norm is {both('grad_norm')}):\n\n")
     text += table(["B", "batch norm, init", "batch norm, trained"],
                   [(B, g(med("init", f"micro|{B}")), g(med("trained", f"micro|{B}"))) for B in sizes])
-    text += (f"\n\nIt falls as B grows and is round-off at B = m ({g(worst(f'micro|{m}'))}). The literal program, "
+    rises = [f"B = {B1} to {B2} ({state}: {g(med(state, f'micro|{B1}'))} to {g(med(state, f'micro|{B2}'))})"
+             for state in STATES for B1, B2 in zip(sizes[1:-1], sizes[2:-1], strict=False)
+             if B1 > 1 and med(state, f"micro|{B2}") >= med(state, f"micro|{B1}")]
+    text += ("\n\nFrom B = 2 on it falls as B grows" + (f", but for {', '.join(rises)}" if rises else "")
+             + f", and is round-off at B = m ({g(worst(f'micro|{m}'))}); B = 1, each example alone, is the degenerate "
+             f"case above. The literal program, "
              f"D = m/B shards each normalised by its own statistics and a pmean (data parallelism without "
              f"synchronised batch norm, and gradient accumulation alike), gives the same gaps to "
              f"{g(max(worst(f'devices|{D}|local_vs_grouped') for D in counts))} for D = "

@@ -6,8 +6,9 @@ written out again with jnp.mean / jnp.var, jax.grad and jax.jacrev of them, Pyth
 micro-batches and shards.
 """
 
-import functools
+import fcntl
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +25,18 @@ EPS = 1e-5
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """main(["--quick", "--out", DIR]) once; (DIR, results.json's "results")."""
-    root = tmp_path_factory.mktemp("coupled_examples")
-    assert ce.main(["--quick", "--out", str(root)]) == 0
+    """main(["--quick", "--out", DIR]) once per test run; (DIR, results.json's "results").
+
+    Under pytest-xdist DIR is shared by the workers (the parent of their temporary folders belongs to
+    this run alone): the first to take the lock runs the experiment, the others wait and read its files.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "coupled_examples_quick"
+    with open(shared / "coupled_examples_quick.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "results.json").is_file():
+            assert ce.main(["--quick", "--out", str(root)]) == 0
     return root, json.loads((root / "results.json").read_text())["results"]
 
 
@@ -155,16 +165,16 @@ def reference_losses(params, X, Y, batchnorm, deltas=None, *, frozen=False):
     return (jnp.logaddexp(0.0, ZL) - Y * ZL)[0]  # binary cross-entropy from the logits
 
 
-# The references are compiled as the experiment compiles (ce.COMPILER): compiling is most of their cost.
+# The references are compiled as the experiment compiles (ce.fast_jit): compiling is most of their cost.
 def reference_grad_of(params, X, Y, batchnorm):
     """jax.grad of the written-out mean cost J = (1/m) sum_i L(i) on the batch X."""
     return jax.grad(lambda p: jnp.mean(reference_losses(p, X, Y, batchnorm)))(params)
 
 
-reference_grad = jax.jit(reference_grad_of, static_argnames=("batchnorm",), compiler_options=ce.COMPILER)
+reference_grad = ce.fast_jit(static_argnames=("batchnorm",))(reference_grad_of)
 
 
-@functools.partial(jax.jit, static_argnames=("B",), compiler_options=ce.COMPILER)
+@ce.fast_jit(static_argnames=("B",))
 def reference_micro_batches(params, X, Y, B):
     """Batch norm net: each micro-batch of B columns' own gradient (a leading axis), and their mean."""
     per = jax.vmap(lambda x, y: reference_grad_of(params, x, y, True))(ce.shards(X, X.shape[1] // B),
@@ -201,7 +211,7 @@ def problem():
     return params, X, Y
 
 
-@functools.partial(jax.jit, static_argnames=("batchnorm",), compiler_options=ce.COMPILER)
+@ce.fast_jit(static_argnames=("batchnorm",))
 def by_hand_and_autodiff(params, X, Y, batchnorm):
     flag = jnp.asarray(batchnorm)
     ZL, caches = ce.forward(params, X, flag, eps=EPS)
@@ -217,7 +227,7 @@ def test_coupled_backward_by_hand_matches_jax_grad_of_the_written_out_net(proble
     assert_close(absorbed, expected)
 
 
-@functools.partial(jax.jit, compiler_options=ce.COMPILER)
+@ce.fast_jit()
 def per_example_gaps(params, X, Y):
     """Rel. errors of ce.per_example (coupled, frozen) against jax.jacrev of the written-out losses."""
     deltas = {k: jnp.zeros((n, X.shape[1]), X.dtype) for k, n in ce.positions(params).items()}
@@ -239,8 +249,8 @@ def test_coupled_per_example_grads_and_own_columns_match_jacobians(problem):
 def test_coupled_grouped_grads_are_the_mean_of_the_micro_batch_grads(problem):
     params, X, Y = problem
     m = X.shape[1]
-    grouped = jax.jit(lambda B: ce.grouped_grads(params, X, Y, jnp.asarray(True), ce.group_means(B, m, X.dtype),
-                                                 eps=EPS), compiler_options=ce.COMPILER)
+    grouped = ce.fast_jit()(lambda B: ce.grouped_grads(params, X, Y, jnp.asarray(True), ce.group_means(B, m, X.dtype),
+                                                       eps=EPS))
     for B in (1, 6):  # B = 1: each example alone (var = 0, x_hat = 0); 6: four micro-batches
         _, expected = reference_micro_batches(params, X, Y, B)
         assert_close(grouped(B), expected)
@@ -248,7 +258,7 @@ def test_coupled_grouped_grads_are_the_mean_of_the_micro_batch_grads(problem):
             assert all(not np.any(np.asarray(layer.W)) for layer in expected[:-1])
 
 
-@functools.partial(jax.jit, static_argnames=("D",), compiler_options=ce.COMPILER)
+@ce.fast_jit(static_argnames=("D",))
 def on_shards(params, X, Y, D):
     return jax.vmap(lambda x, y: ce.device_grads(params, x, y, jnp.asarray(True), eps=EPS), axis_name=ce.AXIS)(
         ce.shards(X, D), ce.shards(Y, D))

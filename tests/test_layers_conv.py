@@ -5,7 +5,7 @@ import functools
 import jax
 import numpy as np
 import pytest
-from layer_refs import np_conv_backward, np_conv_forward, np_zero_pad, worst_rel_error
+from layer_refs import jit_once, np_conv_backward, np_conv_forward, np_zero_pad, worst_rel_error
 
 from jaxbp.layers import conv_backward, conv_forward, zero_pad
 
@@ -19,10 +19,12 @@ CASES = [
     (2, 5, 4, 2, 3, 2, 1, 1),
     (2, 6, 5, 1, 2, 3, 2, 0),
 ]
-# float64: the house bound; measured worst over CASES 1.1e-16 against jax.vjp, 1.6e-16 against the loops.
+# Measured values below are with the comparisons compiled at layer_refs.FAST_COMPILE (XLA's defaults in brackets).
+# float64: the house bound; measured worst over CASES 1.4e-16 [1.1e-16] against jax.vjp, 1.5e-16 [1.6e-16]
+# against the loops.
 TOL64 = 1e-13
-# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES 7.2e-8 (dW,
-# (2, 5, 4, 2, 3, 2, 1, 1)); against the float64 loops 6.9e-8, so both sit at float32's own rounding
+# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES 6.8e-8 [7.2e-8]
+# (dW, (2, 5, 4, 2, 3, 2, 1, 1)); against the float64 loops 6.9e-8, so both sit at float32's own rounding
 # (unit roundoff 6e-8). The bound 1e-6 leaves 14x room for other XLA builds' summation orders.
 TOL32 = 1e-6
 
@@ -41,15 +43,15 @@ def problem(case, dtype=np.float64, seed=0):
 
 @functools.cache
 def solved(case, dtype=np.float64):
-    """(problem, conv_backward's grads, jax.vjp's grads), compiled together once per case and dtype."""
+    """(problem, conv_backward's grads, jax.vjp's grads, Z), compiled together once per case and dtype."""
     A_prev, W, b, hparameters, dZ = problem(case, dtype)
 
     def both(A_prev, W, b, dZ):
         Z, cache = conv_forward(A_prev, W, b, hparameters)
         _, pullback = jax.vjp(lambda A_prev, W, b: conv_forward(A_prev, W, b, hparameters)[0], A_prev, W, b)
-        return conv_backward(dZ, cache), pullback(dZ)
+        return conv_backward(dZ, cache), pullback(dZ), Z
 
-    return (A_prev, W, b, hparameters, dZ), *jax.jit(both)(A_prev, W, b, dZ)
+    return (A_prev, W, b, hparameters, dZ), *jit_once(both)(A_prev, W, b, dZ)
 
 
 def test_zero_pad_matches_numpy():
@@ -60,31 +62,36 @@ def test_zero_pad_matches_numpy():
 
 @pytest.mark.parametrize("case", CASES)
 def test_conv_forward_matches_numpy_loops(case):
-    A_prev, W, b, hparameters, _ = problem(case)
-    Z, cache = conv_forward(A_prev, W, b, hparameters)
+    (A_prev, W, b, hparameters, _), _, _, Z = solved(case)
     ref = np_conv_forward(A_prev, W, b, hparameters["stride"], hparameters["pad"])
     assert Z.shape == ref.shape
     assert worst_rel_error([Z], [ref]) <= TOL64
+
+
+def test_conv_forward_cache_is_the_course_tuple_of_its_inputs():
+    A_prev, W, b, hparameters, _ = problem(CASES[0])
+    Z, cache = conv_forward(A_prev, W, b, hparameters)  # eager: the cache holds the very objects given
     assert cache[0] is A_prev and cache[1] is W and cache[2] is b and cache[3] is hparameters
+    assert worst_rel_error([Z], [solved(CASES[0])[3]]) <= TOL64
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_conv_backward_matches_vjp_float64(case):
-    (A_prev, W, b, _, _), grads, reference = solved(case)
+    (A_prev, W, b, _, _), grads, reference, _ = solved(case)
     assert [g.shape for g in grads] == [A_prev.shape, W.shape, b.shape]
     assert worst_rel_error(grads, reference) <= TOL64
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_conv_backward_matches_numpy_loops(case):
-    (A_prev, W, b, hparameters, dZ), grads, _ = solved(case)
+    (A_prev, W, b, hparameters, dZ), grads, _, _ = solved(case)
     assert worst_rel_error(grads, np_conv_backward(dZ, A_prev, W, hparameters["stride"], hparameters["pad"])) <= TOL64
 
 
 def test_conv_backward_matches_vjp_float32():
     worst_vjp, worst_truth = 0.0, 0.0
     for case in CASES:
-        (A_prev, W, b, hparameters, dZ), grads, reference = solved(case, np.float32)
+        (A_prev, W, b, hparameters, dZ), grads, reference, _ = solved(case, np.float32)
         assert all(g.dtype == np.float32 for g in grads)
         worst_vjp = max(worst_vjp, worst_rel_error(grads, reference))
         truth = np_conv_backward(dZ, A_prev, W, hparameters["stride"], hparameters["pad"])
@@ -94,13 +101,10 @@ def test_conv_backward_matches_vjp_float32():
 
 
 def test_conv_forward_backward_jit():
-    A_prev, W, b, hparameters, dZ = problem(CASES[1])
-
-    def step(A_prev, W, b, dZ):  # hparameters closed over: they are Python ints
-        Z, cache = conv_forward(A_prev, W, b, hparameters)
-        return Z, conv_backward(dZ, cache)
-
-    eager, jitted = step(A_prev, W, b, dZ), jax.jit(step)(A_prev, W, b, dZ)
+    # the jitted side: solved's program (forward and backward compiled together, jax.vjp beside them)
+    (A_prev, W, b, hparameters, dZ), grads, _, Z = solved(CASES[1])
+    eager_Z, cache = conv_forward(A_prev, W, b, hparameters)
+    eager, jitted = (eager_Z, conv_backward(dZ, cache)), (Z, grads)
     for u, r in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 

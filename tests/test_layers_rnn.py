@@ -5,7 +5,7 @@ import functools
 import jax
 import numpy as np
 import pytest
-from layer_refs import np_rnn_forward, rnn_params, worst_rel_error
+from layer_refs import jit_once, np_rnn_forward, rnn_params, worst_rel_error
 
 from jaxbp.layers import (
     RNNCaches,
@@ -19,11 +19,12 @@ from jaxbp.layers import (
 
 # (n_x, n_a, n_y, m, T_x): T_x from 1 to 10, every size distinct so a transposed weight fails.
 CASES = [(3, 5, 2, 4, 1), (2, 4, 3, 3, 4), (4, 3, 2, 2, 10)]
-# float64: the house bound; measured worst over CASES 1.4e-16 (dWaa, T_x = 10) against jax.vjp.
+# Measured values below are with the comparisons compiled at layer_refs.FAST_COMPILE (XLA's defaults in brackets).
+# float64: the house bound; measured worst over CASES 1.4e-16 [1.4e-16, dWaa, T_x = 10] against jax.vjp.
 TOL64 = 1e-13
-# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES 8.5e-8
-# (dba, T_x = 1; 6.6e-8 at T_x = 10). The bound 1e-6 leaves 12x room; T_x beyond 10 may need more
-# (errors carried through tanh' grow with the steps).
+# float32, hand-written against jax.vjp, both computed in float32: measured worst over CASES 1.0e-7
+# (dWax, T_x = 10; 9.1e-8 dba at T_x = 1) [8.5e-8: dba, T_x = 1; 6.6e-8 at T_x = 10]. The bound 1e-6
+# leaves 9x room; T_x beyond 10 may need more (errors carried through tanh' grow with the steps).
 TOL32 = 1e-6
 
 
@@ -53,7 +54,7 @@ def solved(case, dtype=np.float64):
         a, y_pred, caches = rnn_forward(x, a0, parameters)
         return (a, y_pred), rnn_backward(da, caches), vjp_grads(x, a0, parameters, da)
 
-    return (x, a0, parameters, da), *jax.jit(both)(x, a0, parameters, da)
+    return (x, a0, parameters, da), *jit_once(both)(x, a0, parameters, da)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -63,10 +64,18 @@ def test_rnn_forward_matches_numpy_loop(case):
 
 
 @functools.cache
+def eager(case):
+    """rnn_forward then rnn_backward, not jitted: (problem, a, y_pred, caches, grads), for the tests that need eager."""
+    x, a0, parameters, da = problem_ = problem(case)
+    a, y_pred, caches = rnn_forward(x, a0, parameters)
+    return problem_, a, y_pred, caches, rnn_backward(da, caches)
+
+
+@functools.cache
 def course_loop(case):
     """The course's rnn_forward: one rnn_cell_forward per step, caches = (list of cell caches, x)."""
     x, a0, parameters, _ = problem(case)
-    cell = jax.jit(rnn_cell_forward)  # one compile for all steps, instead of op by op
+    cell = jit_once(rnn_cell_forward)  # one compile for all steps, instead of op by op
     steps, a, y_pred, a_prev = [], [], [], a0
     for t in range(x.shape[2]):
         a_prev, yt_pred, cache = cell(x[:, :, t], a_prev, parameters)
@@ -77,10 +86,9 @@ def course_loop(case):
 
 
 def test_rnn_forward_caches_are_the_cells_caches():
-    (x, a0, parameters, _), (a, y_pred), _, _ = solved(CASES[1])
+    (x, _, parameters, _), a, y_pred, caches, _ = eager(CASES[1])  # eager: the caches hold the objects given
     a_loop, y_loop, (loop_steps, _) = course_loop(CASES[1])
     assert worst_rel_error((a, y_pred), (a_loop, y_loop)) <= TOL64
-    caches = rnn_forward(x, a0, parameters)[2]
     steps, x_out = rnn_caches_as_list(caches)
     assert isinstance(caches[0], RNNCaches) and x_out is x and len(steps) == x.shape[2]
     for step, loop_step in zip(steps, loop_steps, strict=True):
@@ -98,7 +106,7 @@ def test_rnn_cell_backward_matches_vjp():
         dxt, da_prev, dp = pullback(da_next)
         return grads, {"dxt": dxt, "da_prev": da_prev, "dWax": dp["Wax"], "dWaa": dp["Waa"], "dba": dp["ba"]}
 
-    grads, reference = jax.jit(both)(x[:, :, 0], a0, parameters, da[:, :, 0])
+    grads, reference = jit_once(both)(x[:, :, 0], a0, parameters, da[:, :, 0])
     assert sorted(grads) == sorted(reference)
     assert worst_rel_error(grads, reference) <= TOL64
 
@@ -130,14 +138,11 @@ def test_rnn_backward_accepts_the_course_list_of_caches():
 
 
 def test_rnn_forward_backward_jit():
-    x, a0, parameters, da = problem(CASES[1])
-
-    def step(x, a0, parameters, da):
-        a, y_pred, caches = rnn_forward(x, a0, parameters)
-        return a, y_pred, rnn_backward(da, caches)
-
-    eager, jitted = step(x, a0, parameters, da), jax.jit(step)(x, a0, parameters, da)
-    for u, r in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+    # the jitted side: solved's program (forward and backward compiled together, jax.vjp beside them)
+    _, a, y_pred, _, grads = eager(CASES[1])
+    _, jitted_forward, jitted_grads, _ = solved(CASES[1])
+    for u, r in zip(jax.tree.leaves((a, y_pred, grads)), jax.tree.leaves((jitted_forward, jitted_grads)),
+                    strict=True):
         np.testing.assert_allclose(u, r, rtol=1e-14, atol=1e-14)
 
 
@@ -158,11 +163,11 @@ BAD = {
                     r"a0 must be \(n_a, m\) = \(n_a, 3\), got \(4, 2\)"),
     "a0 dtype": (lambda x, a0, p, da: rnn_forward(x, a0.astype(np.float32), p), TypeError,
                  r"a0 has dtype float32 but x has float64"),
-    "da steps": (lambda x, a0, p, da: rnn_backward(da[:, :, :2], rnn_forward(x, a0, p)[2]), ValueError,
+    "da steps": (lambda x, a0, p, da: rnn_backward(da[:, :, :2], eager(CASES[1])[3]), ValueError,
                  r"da must be \(n_a, m, T_x\) = \(4, 3, 4\), got \(4, 3, 2\)"),
     "cell da_next": (lambda x, a0, p, da: rnn_cell_backward(da[:2, :, 0], rnn_cell_forward(x[:, :, 0], a0, p)[2]),
                      ValueError, r"da_next must be \(n_a, m\) = \(4, 3\), got \(2, 3\)"),
-    "caches": (lambda x, a0, p, da: rnn_backward(da, rnn_forward(x, a0, p)[2][0]), TypeError,
+    "caches": (lambda x, a0, p, da: rnn_backward(da, eager(CASES[1])[3][0]), TypeError,
                r"caches must be the tuple \(caches, x\)"),
 }
 
