@@ -53,3 +53,22 @@ def compute_cost_with_regularization(A3, Y, parameters, lambd):
     L2_regularization_cost = (1 / m) * (lambd / 2) * sum(np.sum(np.square(parameters[f"W{l}"]))
                                                          for l in range(1, len(parameters) // 2 + 1))
     return cross_entropy_cost + L2_regularization_cost
+
+
+def np_forward_values(params, X, hidden, output):
+    """(Z, A) of the plain forward in NumPy float64: Z[l-1] = Z[l], A[0] = X, A[L] = AL."""
+    A, Z = [np.asarray(X, np.float64)], []
+    for l, layer in enumerate(params, start=1):
+        Z.append(np.asarray(layer.W, np.float64) @ A[-1] + np.asarray(layer.b, np.float64))
+        A.append(NP_G[output if l == len(params) else hidden](Z[-1]))
+    return Z, A
+
+
+def worst_bound_ratio(grads, reference, params, X, Y, *, hidden, output, placement, precision):
+    """max over dW[l], db[l] of ||u - r|| / bound_p (compare's bound; ok iff <= 1), with r float64."""
+    from jaxbp.checking import compare
+
+    Z, A = np_forward_values(params, X, hidden, output)
+    M = compare.magnitudes(params, X, Y, Z, A, hidden=hidden, output=output, placement=placement)
+    return max(compare.judge(getattr(g, q), getattr(r, q), M[f"d{q}{l}"], (precision,))[1]
+               for l, (g, r) in enumerate(zip(grads, reference, strict=True), start=1) for q in "Wb")

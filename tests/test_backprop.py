@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 from problems import problem, random_dims
-from refs import max_rel_error, rel_error
+from refs import max_rel_error, rel_error, worst_bound_ratio
 
 import jaxbp
 from jaxbp import fast
@@ -41,13 +41,18 @@ def matrix_problem(depth, *, hidden, output="sigmoid", dtype=jnp.float64, seed=N
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
 def test_backward_matches_jax_grad(dtype):
-    # every configuration: 5 hidden x 7 (output, start) x 3 placements x depths 1..5, per dtype
-    failures = []
+    # every configuration: 5 hidden x 7 (output, start) x 3 placements x depths 1..5, per dtype, judged by
+    # compare's bound in the dtype's precision against jax.grad in float64 at the same (rounded) inputs.
+    # Measured worst ||u - r|| / bound: float64 0.036, float32 0.019 at XLA's defaults; 0.031 and 0.018 at its
+    # level 0 (conftest's QUICK_XLA), where the fixed TOL above no longer held (float32 2.4e-5 > 2e-5).
+    precision = np.dtype(dtype).name
+    failures, worst = [], 0.0
     for hidden, output, depth in itertools.product(HIDDEN, OUTPUTS, DEPTHS):
         params, X, Y = matrix_problem(depth, hidden=hidden, output=output, dtype=dtype)
         AL, caches = jaxbp.forward(params, X, hidden=hidden, output=output)
-        ref = {r: jaxbp.autodiff_grads(params, X, Y, hidden=hidden, output=output, reduction=r)
-               for r in ("mean", "sum")}
+        exact = [jax.tree.map(lambda a: np.asarray(a, np.float64), t) for t in (params, X, Y)]
+        mean = jaxbp.autodiff_grads(*exact, hidden=hidden, output=output)
+        ref = {"mean": mean, "sum": jax.tree.map(lambda g: g * X.shape[1], mean)}  # exact to u_64 |g|
         for start, placement in itertools.product(("dZL", "dAL"), PLACEMENTS):
             if (output, start) not in PAIRS:
                 continue
@@ -55,10 +60,13 @@ def test_backward_matches_jax_grad(dtype):
                                    start=start)
             assert jax.tree.structure(grads) == jax.tree.structure(params)
             assert all(g.dtype == dtype for g in jax.tree.leaves(grads))
-            error = max_rel_error(grads, ref[jaxbp.reduction_for(placement)])
-            if not error <= TOL[dtype]:
-                failures.append((hidden, output, start, placement, depth, error))
-    assert not failures, failures  # worst: see TOL
+            ratio = worst_bound_ratio(grads, ref[jaxbp.reduction_for(placement)], *exact, hidden=hidden,
+                                      output=output, placement=placement, precision=precision)
+            worst = max(worst, ratio)
+            if not ratio <= 1:
+                failures.append((hidden, output, start, placement, depth, ratio))
+    assert not failures, failures
+    print(f"worst ||u - r|| / bound in {precision}: {worst:.2g}")
 
 
 JIT_OPTIONS = {"xla_backend_optimization_level": 0}  # test-only jits: compile ~2x faster (measured), same math
