@@ -308,7 +308,7 @@ def test_two_processes_on_localhost_equal_single_device(tmp_path):
         port = s.getsockname()[1]
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")  # XLA_FLAGS as the suite's (conftest)
     procs = [subprocess.Popen([sys.executable, str(script), str(pid), str(port)], env=env, cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for pid in (0, 1)]
     outputs = []
