@@ -4,7 +4,8 @@
     jaxbp check TARGET [flags]            grade a hand-written backprop (jaxbp.checking.command)
     jaxbp experiment NAME [--quick] [..]  run one experiment; `jaxbp experiment --help` lists them
     jaxbp report [--quick] [--only ..]    run or reuse every experiment, write the Markdown report
-    jaxbp bench [--quick]                 the speed benchmark
+    jaxbp bench [--quick]                 the training speed benchmark
+    jaxbp experiment bench_check          time to verdict of `jaxbp check`, cold and warm (bench_layers: conv, LSTM)
 
 Every sub-command has its own --help (`jaxbp experiment NAME --help`: that experiment's flags).
 Exit status: 0 done, 1 a check found a wrong gradient, 2 a usage mistake (told in one line on
@@ -33,7 +34,8 @@ COMMANDS = {
     "check": "grade a hand-written backprop: jaxbp check MODULE:FUNCTION (see jaxbp check --help)",
     "experiment": "run one experiment: jaxbp experiment NAME [--quick] (jaxbp experiment --help lists them)",
     "report": "run or reuse every experiment and write results/report.md",
-    "bench": "the speed benchmark against NumPy, PyTorch and jax.grad",
+    "bench": "the training speed benchmark against NumPy, PyTorch and jax.grad (jaxbp check's time to verdict: "
+             "jaxbp experiment bench_check)",
 }
 
 
