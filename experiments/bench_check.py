@@ -13,7 +13,7 @@ Method    The learner code is correct, in the course's exact signatures (experim
           the interpreter's shutdown), CPU the child's user + system time (getrusage RUSAGE_CHILDREN,
           repeats included). Cold uses a new empty $JAXBP_CACHE_DIR, warm the same folder again, "no
           cache" runs with --no-cache (an empty folder that must stay empty). The in-process time is
-          the median of --time's 20 repeated checks in the warm process (layer checks print none).
+          the median of --time's 20 repeated checks in the warm process.
           Every check must exit 0 and say OK, or the benchmark stops with its output. `jaxbp check
           --help`, run before each target (and once untimed first, except with --quick, to put the
           imports in the OS's file cache), gives the cost of Python and the imports alone. Targets
@@ -175,7 +175,7 @@ def check_once(target, path, names, mode, cache_dir, timeout, cwd):
     if got["rc"] != 0 or "result: OK" not in got["stdout"]:
         raise CheckFailed(said)
     line = TIME_LINE.search(got["stdout"])
-    if line is None and target not in LAYER_TARGETS:  # a layer check prints no time line
+    if line is None:
         raise CheckFailed(f"no time line in the output of {said}")
     if line is not None and (line["cache"] == "off") != (mode == "off"):
         raise CheckFailed(f"the cache was {line['cache']!r} in mode {mode}: {said}")
@@ -275,7 +275,7 @@ def markdown(result):
              f"Seconds, median of {result['repeats']} fresh processes each: verdict = spawn to the report's first byte "
              "(the learner's wait), CPU = the process's user + system time (with --time's 20 repeats). Cold: empty "
              "compilation cache; warm: the cache the cold run filled; no cache: --no-cache. In-process: median of 20 "
-             "repeated checks in the warm process (layer checks print none). Imports alone: `jaxbp check --help` "
+             "repeated checks in the warm process. Imports alone: `jaxbp check --help` "
              "run just before each target's cold run (Python's start and every import, nothing checked). Goals: cold ≤ "
              f"{GOALS['cold']} s, warm ≤ {GOALS['warm']} s, in-process ≤ {GOALS['in_process_ms']:g} ms.", "",
              "| target | form | cold verdict | cold CPU | warm verdict | warm CPU | no cache verdict | no cache CPU "

@@ -135,9 +135,13 @@ def check_main(argv=None):
         dims = tuple(int(n) for n in args.dims.split(",")) if args.dims else None
         fns, module, context = load(args.target)
         if args.layer or _layer_names(fns):
-            code, text = check_layer_target(module, [f.__name__ for f in fns], layer=args.layer, seed=args.seed,
-                                            dtype=args.dtype)
+            def run_layer():
+                return check_layer_target(module, [f.__name__ for f in fns], layer=args.layer, seed=args.seed,
+                                          dtype=args.dtype)
+            code, text = run_layer()
             print(text, file=sys.stderr if code == 3 else sys.stdout)
+            if args.time and code in (0, 1):
+                _print_times(entered, time.perf_counter(), run_layer)
             return code
         run = _runner(fns, dims, args, context)
         report = run()
