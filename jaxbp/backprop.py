@@ -122,13 +122,13 @@ def over_m(x, m):
     """x / m, correctly rounded to x's dtype: divided in float32 at least, since a 16-bit m
     overflows (float16 holds at most 65504) and a 16-bit 1/m is subnormal for large m."""
     wide = np.promote_types(x.dtype, np.float32)  # = jnp.promote_types for every float dtype, and 10x cheaper
-    return (x.astype(wide, copy=False) / m).astype(x.dtype, copy=False)
+    return ((x if x.dtype == wide else x.astype(wide)) / m).astype(x.dtype, copy=False)
 
 
 def _l2_grad(W, lambd, placement, m):
     """The L2 term's gradient: (lambd/m) W for a mean cost (deferred, absorbed), lambd W for a sum."""
     wide = np.promote_types(W.dtype, np.float32)
-    term = lambd * W.astype(wide, copy=False)
+    term = lambd * (W if W.dtype == wide else W.astype(wide))
     return (term if placement == "sum" else term / m).astype(W.dtype, copy=False)
 
 

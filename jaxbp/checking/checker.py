@@ -237,7 +237,8 @@ def _near(user, ref, layers, X, Y, inputs, dtype, **kw):
     passed = [verdicts[n] for n in names if verdicts[n] in own]
     precision = max(passed, key=compare.UNIT_ROUNDOFF.get) if passed else own[-1]
     notes = []
-    if "float32" not in own and compare.float32_by_evidence([(user[n], ref.grads[n], M[n]) for n in names]):
+    if "float32" not in own and compare.float32_by_evidence([(user[n], ref.grads[n], M[n]) for n in names],
+                                                            [verdicts[n] for n in names]):
         precision = "float32"
     if compare.UNIT_ROUNDOFF[precision] > compare.UNIT_ROUNDOFF[dtype]:
         worst = max(compare.rel_error(user[n], ref.grads[n]) for n in names)

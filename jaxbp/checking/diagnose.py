@@ -159,8 +159,9 @@ def candidate_runner(ref):
 
     swapped: backprop.Swap's fields by layer (A_prev, W, lambd, mask, g_prime, upstream). The reference's
     own g'(Z[l]) and D[l] / keep_prob fill the rest, so the loop runs in NumPy and compiles nothing.
-    None when the swapped-in arrays do not broadcast or give another shape (the learner's code would
-    have raised, or its dW would have the wrong shape).
+    None when the swapped-in arrays do not fit (the learner's code would have raised): a dA[k] that does
+    not broadcast with g'(Z[l]) raises there, and one that does but gives dZ[l] another row count
+    raises at the next W.T @ dZ.
     """
     hidden_layers = range(1, ref.L)
     g_prime = dict(zip(hidden_layers, ref.g_prime_at_Z[ref.hidden], strict=False))
@@ -174,9 +175,7 @@ def candidate_runner(ref):
         try:
             grads, _ = backprop._backward_loop(dZL, params, caches, ref.hidden, ref.placement, ref.m, ref.lambd,
                                                swap=swap)
-        except ValueError:  # operands that do not broadcast
-            return None
-        if any(g.W.shape != p.W.shape for g, p in zip(grads, params, strict=True)):
+        except ValueError:  # operands that do not broadcast, or a product of mismatched shapes
             return None
         return {f"d{q}{l}": getattr(g, q) for l, g in enumerate(grads, start=1) for q in "Wb"}
 

@@ -32,7 +32,7 @@ def choose_precision(pairs, input_dtype, output_dtypes):
     passed = [v for v in verdicts if v in own]  # at least the inputs' precision: candidates are matched in it too
     precision = max([*passed, compare.precision_of(input_dtype)], key=compare.UNIT_ROUNDOFF.get) if passed else own[-1]
     notes = []
-    if "float32" not in own and compare.float32_by_evidence([(u, r, M) for _, u, r, M in pairs]):
+    if "float32" not in own and compare.float32_by_evidence([(u, r, M) for _, u, r, M in pairs], verdicts):
         precision = "float32"
     coarsest = max(names, key=compare.UNIT_ROUNDOFF.get)
     if pairs and compare.UNIT_ROUNDOFF[precision] > compare.UNIT_ROUNDOFF[coarsest]:
