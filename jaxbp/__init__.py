@@ -1,6 +1,8 @@
 """jaxbp: Ng's backpropagation as pure JAX, checked against jax.grad.
 
 Notation: X (n_x, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1), Y (n_y, m); see README.md.
+Every public name below has this one import path, `from jaxbp import name`; train, TrainState and
+TrainResult (jaxbp.training) and the parallel functions (jaxbp.parallel) load on first use.
 """
 
 from jaxbp import layers
@@ -25,6 +27,7 @@ from jaxbp.model import (
     Layer,
     autodiff_grads,
     cost,
+    dropout_masks,
     forward,
     init_params,
     linear_forward,
@@ -33,8 +36,9 @@ from jaxbp.model import (
 )
 
 # training (optax) and parallel load on first use: `jaxbp check` never needs them (0.2 s of its start-up).
-_LAZY = {"train": "jaxbp.training", **dict.fromkeys(("data_parallel_grads", "make_mesh", "pmean_error",
-                                                     "pmean_of_means_grads", "sweep"), "jaxbp.parallel")}
+_LAZY = {**dict.fromkeys(("train", "TrainResult", "TrainState"), "jaxbp.training"),
+         **dict.fromkeys(("data_parallel_grads", "make_mesh", "pmean_error", "pmean_of_means_grads", "sweep"),
+                         "jaxbp.parallel")}
 
 
 def __getattr__(name):
@@ -55,6 +59,8 @@ __all__ = [
     "Placement",
     "Report",
     "Start",
+    "TrainResult",
+    "TrainState",
     "activation_backward",
     "autodiff_grads",
     "backward",
@@ -64,6 +70,7 @@ __all__ = [
     "compute_cost",
     "cost",
     "course_backward",
+    "dropout_masks",
     "forward",
     "init_params",
     "layers",

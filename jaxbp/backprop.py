@@ -23,23 +23,55 @@ Contract
         dA[l] = dA[l] * D[l] / keep_prob   before dZ[l] = dA[l] * g'(Z[l])
     with D[l] from the caches (Cache.D); BackwardStep.dA_prev stays W.T @ dZ, the gradient w.r.t.
     the A[l-1] the forward returned (after its dropout).
-    One loop serves both layouts: "rows" (fast.py) holds every activation transposed, (m, n_l).
+    One loop serves both layouts: "rows" (fast.py) holds every activation transposed, (m, n_l),
+    and every caller: jaxbp.checking.diagnose runs its candidate mistakes through it with a piece
+    swapped (a Swap) on NumPy float64 arrays, in NumPy: the loop uses only what both array kinds
+    share (@, *, .T, .sum, .astype), so nothing is compiled for a diagnosis.
     g' at kinks: see activations.py.
     Every public function validates its arguments first (shapes.py): choices, shapes, dtypes, m,
     mask, lambd, keep_prob, and on concrete arrays that the caches come from a forward of these
     params with this activation and keep_prob (a ValueError naming the layer otherwise).
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbp import activations, model, shapes
 from jaxbp.model import Layer
 
 Placement = Literal["deferred", "absorbed", "sum"]  # where 1/m goes; "sum" means J is a sum
 Start = Literal["dZL", "dAL"]
+
+
+_NONE = MappingProxyType({})  # no layer swapped
+
+
+class Swap(NamedTuple):
+    """Pieces of the backward loop swapped at chosen layers l (a diagnosis candidate); empty: the course's.
+
+        A_prev[l]    A[l-1] in dW[l] = s dZ[l] A[l-1].T
+        W[l]         W[l] in dA[l-1] = W[l].T dZ[l]  (W[l].T here: W not transposed); not in the L2 term
+        lambd[l]     lambd in dW[l]'s L2 term (lambd/m) W[l]
+        mask[l]      D[l] / keep_prob in dA[l] = dA[l] * D[l] / keep_prob
+        g_prime[l]   g'(Z[l]) in dZ[l] = dA[l] * g'(Z[l])
+        upstream[l]  k: dZ[l] = dA[k] * g'(Z[l]), with dA[L] = dAL (the course's, given here)
+    """
+
+    A_prev: Mapping = _NONE
+    W: Mapping = _NONE
+    lambd: Mapping = _NONE
+    mask: Mapping = _NONE
+    g_prime: Mapping = _NONE
+    upstream: Mapping = _NONE
+    dAL: object = None
+
+
+NO_SWAP = Swap()
 
 
 class BackwardStep(NamedTuple):
@@ -74,11 +106,11 @@ def _linear_backward(dZ, A_prev, W, placement, m, layout):
     """linear_backward unchecked; layout="rows" holds dZ (m, n_l), A_prev (m, n_{l-1}) and returns dA_prev.T."""
     if layout == "columns":
         dW = dZ @ A_prev.T  # (n_l, n_{l-1})
-        db = jnp.sum(dZ, axis=1, keepdims=True)  # (n_l, 1)
+        db = dZ.sum(axis=1, keepdims=True)  # (n_l, 1)
         dA_prev = W.T @ dZ  # (n_{l-1}, m)
     else:
         dW = dZ.T @ A_prev  # (n_l, n_{l-1}): the same product, contracted over the rows' m
-        db = jnp.sum(dZ, axis=0, keepdims=True).T  # (n_l, 1)
+        db = dZ.sum(axis=0, keepdims=True).T  # (n_l, 1)
         dA_prev = dZ @ W  # (m, n_{l-1}) = dA[l-1].T
     if placement == "deferred":  # after the product, as Ng writes it: its numerics in every layout
         m = A_prev.shape[1 if layout == "columns" else 0] if m is None else m
@@ -89,15 +121,20 @@ def _linear_backward(dZ, A_prev, W, placement, m, layout):
 def over_m(x, m):
     """x / m, correctly rounded to x's dtype: divided in float32 at least, since a 16-bit m
     overflows (float16 holds at most 65504) and a 16-bit 1/m is subnormal for large m."""
-    wide = jnp.promote_types(x.dtype, jnp.float32)
-    return (x.astype(wide) / m).astype(x.dtype)
+    wide = np.promote_types(x.dtype, np.float32)  # = jnp.promote_types for every float dtype, and 10x cheaper
+    return ((x if x.dtype == wide else x.astype(wide)) / m).astype(x.dtype, copy=False)
 
 
 def _l2_grad(W, lambd, placement, m):
     """The L2 term's gradient: (lambd/m) W for a mean cost (deferred, absorbed), lambd W for a sum."""
-    wide = jnp.promote_types(W.dtype, jnp.float32)
-    term = lambd * W.astype(wide)
-    return (term if placement == "sum" else term / m).astype(W.dtype)
+    wide = np.promote_types(W.dtype, np.float32)
+    term = lambd * (W if W.dtype == wide else W.astype(wide))
+    return (term if placement == "sum" else term / m).astype(W.dtype, copy=False)
+
+
+def _is_zero(lambd):
+    """lambd is a Python 0 (no L2 term); a traced lambd always adds its term."""
+    return isinstance(lambd, (int, float)) and lambd == 0
 
 
 def activation_backward(dA, Z, *, activation):
@@ -155,25 +192,38 @@ def output_dZL(AL, Y, caches, *, output, start, placement, m, mask=None):
     return dZL
 
 
-def _backward_loop(dZL, params, caches, hidden, placement, m, lambd=0.0, keep_prob=1.0, layout="columns"):
-    """The one backward loop, unchecked; caches and dZ[L] in `layout`. Returns (grads, steps)."""
-    grads, steps = [None] * len(params), [None] * len(params)
-    no_l2 = isinstance(lambd, (int, float)) and lambd == 0  # a traced lambd always adds its term
-    m_l2 = (dZL.shape[1 if layout == "columns" else 0] if m is None else m)
+def _backward_loop(dZL, params, caches, hidden, placement, m, lambd=0.0, keep_prob=1.0, layout="columns",
+                   swap=NO_SWAP):
+    """The one backward loop, unchecked; caches and dZ[L] in `layout`. Returns (grads, steps).
+
+    swap replaces pieces at chosen layers (jaxbp.checking.diagnose's candidates); see Swap.
+    """
+    L = len(params)
+    grads, steps, dA = [None] * L, [None] * L, {L: swap.dAL}
+    m_l2 = dZL.shape[1 if layout == "columns" else 0] if m is None else m
     dZ = dZL
-    for l in range(len(params), 0, -1):
-        layer, cache = params[l - 1], caches[l - 1]
-        dA_prev, dW, db = _linear_backward(dZ, cache.A_prev, layer.W, placement, m, layout)
-        if not no_l2:
-            dW = dW + _l2_grad(layer.W, lambd, placement, m_l2)  # dW[l] += (lambd/m) W[l]
+    for l in range(L, 0, -1):
+        W, cache = params[l - 1].W, caches[l - 1]
+        A_prev, W_dA = swap.A_prev.get(l, cache.A_prev), swap.W.get(l, W)
+        dA_prev, dW, db = _linear_backward(dZ, A_prev, W_dA, placement, m, layout)  # dA[l-1] = W[l].T dZ[l]
+        if not _is_zero(lambd_l := swap.lambd.get(l, lambd)):
+            dW = dW + _l2_grad(W, lambd_l, placement, m_l2)  # dW[l] += (lambd/m) W[l]
         grads[l - 1], steps[l - 1] = Layer(W=dW, b=db), BackwardStep(dZ=dZ, dA_prev=dA_prev)
         if l > 1:
             below = caches[l - 2]
-            dA = dA_prev if below.D is None else model._drop(dA_prev, below.D, keep_prob)  # dA[l-1] * D / keep_prob
-            dZ = _activation_backward(dA, below.Z, hidden)  # dZ[l-1], elementwise in either layout
+            dA[l - 1] = _dropout_backward(dA_prev, below.D, keep_prob, swap.mask.get(l - 1))  # * D / keep_prob
+            g_prime_Z = swap.g_prime[l - 1] if l - 1 in swap.g_prime else activations.g_prime(hidden)(below.Z)
+            dZ = dA[swap.upstream.get(l - 1, l - 1)] * g_prime_Z  # dZ[l-1] = dA[l-1] * g'(Z[l-1]), either layout
     plain = isinstance(params, (list, tuple)) and not hasattr(params, "_fields")
     grads = type(params)(grads) if plain else tuple(grads)  # mirror params: a list stays a list
     return grads, tuple(steps)
+
+
+def _dropout_backward(dA, D, keep_prob, M=None):
+    """dA[l] * D[l] / keep_prob, inverted dropout's backward (dA itself without dropout); M: D / keep_prob swapped."""
+    if M is not None:
+        return dA * M
+    return dA if D is None else model._drop(dA, D, keep_prob)
 
 
 def backward_from(dZL, params, caches, *, hidden, placement="deferred", m=None, lambd=0.0, keep_prob=1.0,

@@ -116,6 +116,45 @@ def test_bound_float32_code_returning_float64_is_ok_with_a_note():
     assert all(r.factor is None for r in report.rows)  # never a fitted "scale ≈ 1"
 
 
+def _float32_inside(p, X, Y):
+    """The course's backprop computed in float32, handed back as float64."""
+    g = gallery.backprop(*as_dtype(p, X, Y, np.float32), xp=np)
+    return {k: v.astype(np.float64) for k, v in g.items()}
+
+
+def test_float32_by_evidence_needs_every_output_and_a_bound_that_resolves_it():
+    from jaxbp.checking import reference
+
+    params, X, Y = stage(1, 300)
+    ref = reference.reference(params, X, Y, hidden="relu", output="sigmoid", placement="deferred")
+    M = compare.magnitudes(params, X, Y, ref.Z, ref.A, hidden="relu", output="sigmoid", placement="deferred")
+    f32, f64 = _float32_inside(params, X, Y), gallery.backprop(params, X, Y, xp=np)
+    names = list(ref.grads)
+    pairs = lambda got: [(got[n], ref.grads[n], M[n]) for n in names]  # noqa: E731
+    assert compare.float32_by_evidence(pairs(f32))
+    assert not compare.float32_by_evidence(pairs(f64))  # float64 code: no float32 rounding to see
+    assert not compare.float32_by_evidence([])
+    # one output with float32's rounding among float64 ones is a slip of float64 code, not float32 code
+    assert not compare.float32_by_evidence(pairs({**f64, names[0]: f32[names[0]]}))
+    # one output beyond float32's bound: a mistake, whatever the rest shows
+    assert not compare.float32_by_evidence(pairs({**f32, names[0]: 1.01 * f32[names[0]]}))
+    # float32 does not resolve an output whose terms are 1e8 times its size (a stationary point)
+    assert not compare.float32_by_evidence([(f32[n], ref.grads[n], M[n] * (1e8 if n == names[0] else 1))
+                                            for n in names])
+
+
+def test_bound_float32_code_with_a_shape_mistake_is_judged_in_float32():
+    # the evidence is every comparable gradient: one of the wrong shape does not turn the rest into float64 code
+    params, X, Y = stage(1, 300)
+
+    def db1_flat(p, X, Y):
+        g = _float32_inside(p, X, Y)
+        return {**g, "db1": g["db1"].ravel()}
+
+    report = check(db1_flat, params, X, Y)
+    assert report.precision == "float32" and [(r.name, r.kind) for r in report.wrong] == [("db1", "shape")], str(report)
+
+
 def test_bound_float64_code_is_judged_in_float64_only():
     # a 1e-7 relative slip is far below float32's rounding but far above float64's: float64 code gets no excuse
     params, X, Y = stage(2, 0)

@@ -347,6 +347,16 @@ def test_train_rejects_hyperparameters_that_round_away_in_the_params_dtype(key, 
         train(params, X, Y, num_iterations=2, **kwargs)
 
 
+def test_train_state_and_result_have_one_public_path():
+    import jaxbp
+    from jaxbp import optimizers, training
+
+    assert (jaxbp.TrainState, jaxbp.TrainResult, jaxbp.dropout_masks) == (TrainState, TrainResult, model.dropout_masks)
+    assert {"TrainState", "TrainResult", "dropout_masks"} <= set(jaxbp.__all__)
+    # the hyperparameter checks live in optimizers.py; training's name for them (parallel's import) is the same
+    assert training.check_hyperparameter is optimizers.check_hyperparameter
+
+
 def test_train_rejects_a_state_from_another_optimizer(key):
     params, X, Y = problem(key, (3, 2, 1), 20)
     state = train(params, X, Y, optimizer="sgd", num_iterations=2, return_state=True).state

@@ -221,11 +221,9 @@ def _least_precise(arrays):
 def _near(user, ref, layers, X, Y, inputs, dtype, **kw):
     """(compare.Near for this problem at the precision the user's code computed in, notes on that precision).
 
-    The precisions considered: float64, those of the inputs and of the returned arrays, and float32 by
-    evidence: code that computes in float32 and returns float64 leaves float32's rounding in nearly every
-    gradient, so every dW, db must be within float32's bound and at least 2/3 of them outside float64's
-    (a slip in one gradient of float64 code is not excused), and float32 must resolve every gradient
-    (||r|| above its bound), so that a mistake at a converged point is never excused as rounding.
+    The precisions considered: float64, those of the inputs and of the returned arrays, and float32 on
+    the evidence of every comparable dW, db (compare.float32_by_evidence) for code computing in float32
+    and returning float64.
     """
     f64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
     M = compare.magnitudes(tuple(model.Layer(W=f64(p.W), b=f64(p.b)) for p in layers), f64(X), f64(Y), ref.Z, ref.A,
@@ -239,10 +237,8 @@ def _near(user, ref, layers, X, Y, inputs, dtype, **kw):
     passed = [verdicts[n] for n in names if verdicts[n] in own]
     precision = max(passed, key=compare.UNIT_ROUNDOFF.get) if passed else own[-1]
     notes = []
-    f32_resolves = all(np.linalg.norm(ref.grads[n]) > compare.bound(M[n], "float32") for n in ref.grads)
-    if ("float32" not in own and len(names) == len(ref.grads) and f32_resolves
-            and all(verdicts[n] in ("float64", "float32") for n in names)
-            and 3 * sum(verdicts[n] == "float32" for n in names) >= 2 * len(names)):
+    if "float32" not in own and compare.float32_by_evidence([(user[n], ref.grads[n], M[n]) for n in names],
+                                                            [verdicts[n] for n in names]):
         precision = "float32"
     if compare.UNIT_ROUNDOFF[precision] > compare.UNIT_ROUNDOFF[dtype]:
         worst = max(compare.rel_error(user[n], ref.grads[n]) for n in names)

@@ -29,7 +29,8 @@ Precision
     back float64 (NumPy promotes A - Y when Y is float64). `judge` takes the list of precisions
     the comparison may assume (float64 and float32 always, 16-bit only where the user's inputs
     or outputs are 16-bit) and returns the most precise one whose bound holds; a caller notes
-    when that is coarser than the dtype the code returned.
+    when that is coarser than the dtype the code returned. float32 is assumed for code returning
+    float64 only on the evidence of all its outputs together (float32_by_evidence).
 """
 
 import numpy as np
@@ -83,6 +84,21 @@ def judge(u, r, M, precisions=("float64",)):
         if ratio <= 1:
             return p, ratio
     return None, ratio
+
+
+def float32_by_evidence(pairs, verdicts=None):
+    """True when (u, r, M) pairs show code that computes in float32 although it returns float64.
+
+    Such code leaves float32's rounding in nearly every output, so every u must be within float32's
+    bound of r and at least 2/3 of them outside float64's (a slip in one output of float64 code is not
+    excused), and float32 must resolve every r (||r|| above its bound), so that a mistake at a converged
+    point is never excused as rounding. pairs: the outputs that can be compared (r's shape, finite);
+    verdicts, when the caller has them: judge(u, r, M, PRECISIONS)[0] of each pair.
+    """
+    verdicts = [judge(u, r, M, PRECISIONS)[0] for u, r, M in pairs] if verdicts is None else list(verdicts)
+    resolves = all(np.linalg.norm(np.asarray(r, np.float64)) > bound(M, "float32") for _, r, M in pairs)
+    return (bool(pairs) and resolves and all(v in ("float64", "float32") for v in verdicts)
+            and 3 * verdicts.count("float32") >= 2 * len(verdicts))
 
 
 def close(u, r, M, precision):
@@ -149,7 +165,8 @@ def _abs_g_prime(name, Z, A):
 
 
 class Near:
-    """u ≈ r for one problem: `near(key, u, r, scale)` is close(u, r, scale * M[key], precision).
+    """u ≈ r for one problem: `near(key, u, r, scale)` is close(u, r, |scale| M[key], precision),
+    with bound_p(M[key]) computed once per key and scaled (equal up to the last bit of the bound).
 
     key names the quantity ("dW2", ("dZ", 3), ...); scale multiplies M when r is a scaled reference
     (a candidate c r is as exact as r only up to |c| times r's rounding).
@@ -157,7 +174,12 @@ class Near:
 
     def __init__(self, M, precision):
         self.M, self.precision = M, precision
+        self._bounds = {}  # key -> bound(M[key], precision): a diagnosis asks about each key many times
 
     def __call__(self, key, u, r, scale=1.0, transpose=False):
-        M = self.M[key].T if transpose else self.M[key]
-        return close(u, r, abs(scale) * M, self.precision)
+        if key not in self._bounds:
+            self._bounds[key] = bound(self.M[key], self.precision)  # ||M.T|| = ||M||, ||c M|| = |c| ||M||
+        u, r = np.asarray(u, np.float64), np.asarray(r, np.float64)
+        if u.shape != r.shape or not np.all(np.isfinite(u)):
+            return False
+        return float(np.linalg.norm(u - r)) <= abs(scale) * self._bounds[key]

@@ -26,17 +26,19 @@ Contract
         dropout-not-scaled
         unexplained               nothing above fits
     (dropout-mask-wrong and wrong-activation are the forward's, used by jaxbp.course.)
-    Candidates run the reference's own loop (placement convention s = 1/m if deferred):
+    Candidates run the core's own loop, backprop._backward_loop, in NumPy float64 on the reference's
+    arrays (placement convention s = 1/m if deferred):
         dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s sum_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
         dZ[l-1] = dA[l-1] * g'(Z[l-1])
-    (c = λ/m with L2, M[l] = D[l] / keep_prob with dropout, else 0 and 1) with one piece swapped,
-    so a bug at layer l explains dW, db of layer l and below.
+    (c = λ/m with L2, M[l] = D[l] / keep_prob with dropout, else 0 and 1) with one piece swapped
+    (a backprop.Swap), so a bug at layer l explains dW, db of layer l and below.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from jaxbp import backprop, model
 from jaxbp.checking import compare
 from jaxbp.checking.compare import rel_error
 
@@ -152,37 +154,36 @@ def first_pass(name, l, u, r, *, m, near, placement):
     return None, e, None, ""
 
 
-def run_candidate(ref, dZL, g_prime=None, transpose_at=(), *, upstream=None, mask=None, l2=None, A_prev=None,
-                  W=None):
-    """dW, db of every layer from dZ[L] by the reference loop with pieces swapped; None if it cannot run.
+def candidate_runner(ref):
+    """run(dZL, **swapped): {"dW1": ..., "db1": ..., ...} by the core's loop with pieces swapped, or None.
 
-        dW[l] = s dZ[l] A[l-1].T + c W[l];  db[l] = s Σ_i dZ[l];  dA[l-1] = (W[l].T dZ[l]) * M[l-1]
-        dZ[l-1] = dA[src] * g'(Z[l-1]),  src = l-1 (src = L: the course's dAL)
-    with s = 1/m if deferred, c = ref.l2, M[l] = D[l] / keep_prob (1 without dropout). Overrides by layer:
-    g_prime[l] for g'(Z[l]), transpose_at (W[l] for W[l].T), upstream[l] = src, mask[l] for M[l],
-    l2[l] for c, A_prev[l] for A[l-1] in dW[l], W[l] for W[l] in dA[l-1]. None when the swapped-in
-    arrays do not broadcast (the learner's code would have raised).
+    swapped: backprop.Swap's fields by layer (A_prev, W, lambd, mask, g_prime, upstream). The reference's
+    own g'(Z[l]) and D[l] / keep_prob fill the rest, so the loop runs in NumPy and compiles nothing.
+    None when the swapped-in arrays do not fit (the learner's code would have raised): a dA[k] that does
+    not broadcast with g'(Z[l]) raises there, and one that does but gives dZ[l] another row count
+    raises at the next W.T @ dZ.
     """
-    s = 1 / ref.m if ref.placement == "deferred" else 1
-    g_prime, upstream, mask, l2 = g_prime or {}, upstream or {}, mask or {}, l2 or {}
-    A_prev, W = A_prev or {}, W or {}
-    out, dA, dZ = {}, {ref.L: ref.dAL}, dZL
-    for l in range(ref.L, 0, -1):
-        out[f"dW{l}"] = s * dZ @ A_prev.get(l, ref.A[l - 1]).T + l2.get(l, ref.l2) * ref.W[l - 1]  # (n_l, n_{l-1})
-        out[f"db{l}"] = s * np.sum(dZ, axis=1, keepdims=True)  # (n_l, 1)
-        W_l = W.get(l, ref.W[l - 1])
-        dA_prev = (W_l if l in transpose_at else W_l.T) @ dZ  # (n_{l-1}, m)
-        if l > 1:
-            dA[l - 1] = dA_prev * mask.get(l - 1, 1 if ref.mask is None else ref.mask[l - 2])
-            up, g = dA[upstream.get(l - 1, l - 1)], g_prime.get(l - 1, ref.g_prime_at_Z[ref.hidden][l - 2])
-            if up is None or up.shape[0] not in (1, g.shape[0]):
-                return None
-            dZ = up * g  # dZ[l-1]
-    return out
+    hidden_layers = range(1, ref.L)
+    g_prime = dict(zip(hidden_layers, ref.g_prime_at_Z[ref.hidden], strict=False))
+    mask = dict(zip(hidden_layers, ref.mask or (), strict=False))
+    params = tuple(model.Layer(W=W, b=None) for W in ref.W)
+    caches = tuple(model.Cache(A_prev=A_prev, Z=Z) for A_prev, Z in zip(ref.A, ref.Z, strict=False))
+
+    def run(dZL, **swapped):
+        swap = backprop.Swap(**{**swapped, "g_prime": g_prime | swapped.get("g_prime", {}),
+                                "mask": mask | swapped.get("mask", {}), "dAL": ref.dAL})
+        try:
+            grads, _ = backprop._backward_loop(dZL, params, caches, ref.hidden, ref.placement, ref.m, ref.lambd,
+                                               swap=swap)
+        except ValueError:  # operands that do not broadcast, or a product of mismatched shapes
+            return None
+        return {f"d{q}{l}": getattr(g, q) for l, g in enumerate(grads, start=1) for q in "Wb"}
+
+    return run
 
 
 def candidates(ref):
-    """(kind, layer, message, dZL, run_candidate overrides) for each recognised mistake."""
+    """(kind, layer, message, dZL, swapped pieces for candidate_runner) for each recognised mistake."""
     L, hidden, dZL = ref.L, ref.hidden, ref.dZ[-1]
     hidden_layers = range(1, L)
     yield from _course_candidates(ref)
@@ -219,7 +220,7 @@ def candidates(ref):
     for l in range(2, L + 1):
         if ref.W[l - 1].shape[0] == ref.W[l - 1].shape[1]:
             yield ("transpose", l, f"dA{l - 1} = W{l} dZ{l} fits: W{l} is not transposed (dA_prev = W.T dZ)", dZL,
-                   dict(transpose_at=(l,)))
+                   dict(W={l: ref.W[l - 1].T}))
 
 
 def _course_candidates(ref):
@@ -252,17 +253,19 @@ def _course_candidates(ref):
         for k in (k for k in range(1, L + 1) if l < L and k != l and ref.Z[k - 1].shape == ref.Z[l - 1].shape):
             yield ("wrong-layer-cache", l, f"dZ{l} = dA{l} * g′(Z{k}) fits: Z{k} is taken where Z{l} belongs",
                    dZL, dict(g_prime={l: ref.g_prime_at_Z[ref.hidden][k - 1]}))
-    if ref.lambd:
-        c, lam = ref.l2, f"λ = {ref.lambd:g}"
+    if ref.lambd:  # the loop's term is (λ'/m) W (λ' W for the sum placement): λ' = 0, λ m, 2 λ
+        lam = f"λ = {ref.lambd:g}"
         wrong = [("l2-missing", 0.0, "the L2 term (λ/m) W{l} is missing from dW{l}"),
-                 ("l2-doubled", 2 * c, "the L2 term is doubled: 2 (λ/m) W{l} fits; d/dW of (λ/2m) ‖W‖² is (λ/m) W")]
+                 ("l2-doubled", 2 * ref.lambd,
+                  "the L2 term is doubled: 2 (λ/m) W{l} fits; d/dW of (λ/2m) ‖W‖² is (λ/m) W")]
         if ref.placement != "sum":
-            wrong.insert(1, ("l2-without-1/m", ref.lambd, "the L2 term is λ W{l} without 1/m: it is (λ/m) W{l}"))
+            wrong.insert(1, ("l2-without-1/m", ref.lambd * ref.m,
+                             "the L2 term is λ W{l} without 1/m: it is (λ/m) W{l}"))
         for kind, value, text in wrong:
             for l in range(L, 0, -1):
-                yield kind, l, text.format(l=l) + f" ({lam})", dZL, dict(l2={l: value})
+                yield kind, l, text.format(l=l) + f" ({lam})", dZL, dict(lambd={l: value})
             yield kind, None, text.format(l="") + f" in every layer ({lam})", dZL, dict(
-                l2=dict.fromkeys(range(1, L + 1), value))
+                lambd=dict.fromkeys(range(1, L + 1), value))
     if ref.mask is not None:
         kp = ref.keep_prob
         for kind, text, fn in (
@@ -288,8 +291,8 @@ def explain(user, wrong, ref, near):
     found, left = {}, set(wrong)
     if not left:
         return found
-    runs = [(kind, l, msg, grads) for kind, l, msg, dZL, kw in candidates(ref)
-            if (grads := run_candidate(ref, dZL, **kw)) is not None]
+    run = candidate_runner(ref)
+    runs = [(kind, l, msg, grads) for kind, l, msg, dZL, kw in candidates(ref) if (grads := run(dZL, **kw)) is not None]
     while left:
         best, best_hits = None, set()
         for kind, l, msg, grads in runs:

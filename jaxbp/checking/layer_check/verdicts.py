@@ -3,8 +3,8 @@
 Contract
     The precision follows jaxbp.checking.checker's rule: the coarsest precision some output needed among
     float64, the inputs' and the returned arrays' precisions (never finer than the inputs'), and float32
-    by evidence (every comparable output within float32's bound, at least 2/3 outside float64's, and
-    float32 resolving every reference) for code that computes in float32 but returns float64. Per case,
+    by evidence (compare.float32_by_evidence over every comparable output) for code that computes in
+    float32 but returns float64. Per case,
     each output is judged in kinds.py's order; a row takes the kind most of its failing cases share
     (the first failing case's on ties) and names the cases it holds in.
 """
@@ -32,9 +32,7 @@ def choose_precision(pairs, input_dtype, output_dtypes):
     passed = [v for v in verdicts if v in own]  # at least the inputs' precision: candidates are matched in it too
     precision = max([*passed, compare.precision_of(input_dtype)], key=compare.UNIT_ROUNDOFF.get) if passed else own[-1]
     notes = []
-    resolves = all(np.linalg.norm(r) > compare.bound(M, "float32") for _, _, r, M in pairs)
-    if ("float32" not in own and pairs and resolves and all(v in ("float64", "float32") for v in verdicts)
-            and 3 * sum(v == "float32" for v in verdicts) >= 2 * len(verdicts)):
+    if "float32" not in own and compare.float32_by_evidence([(u, r, M) for _, u, r, M in pairs], verdicts):
         precision = "float32"
     coarsest = max(names, key=compare.UNIT_ROUNDOFF.get)
     if pairs and compare.UNIT_ROUNDOFF[precision] > compare.UNIT_ROUNDOFF[coarsest]:
