@@ -21,7 +21,7 @@ import os
 
 QUICK_XLA = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
              "--xla_cpu_use_fusion_emitters=false")  # all three known to jaxlib 0.9.0 (the floor) ... 0.10.2
-RELEASE_MIB = 1200
+RELEASE_MIB = 1000
 
 os.environ.setdefault("XLA_FLAGS", QUICK_XLA)
 import jax  # noqa: E402
