@@ -1,38 +1,17 @@
 """NumPy float64 references for jaxbp.layers, written as the course's loops (one example, position, step at a time)."""
 
-import functools
-
 import jax
 import numpy as np
 from refs import rel_error
 
 # The tests compile one program per case and dtype (the hand-written backward and jax.vjp together) and
-# run it once: compiling is nearly all of their cost. With XLA's backend at optimisation level 0 and its
-# older fusion emitters a program compiles in a fifth to a half of the time; the errors stay at each
-# dtype's round-off (float32 worst, XLA's defaults -> these: conv 7.2e-8 -> 6.8e-8, pool 3.7e-8 -> 3.1e-8,
+# run it once: compiling is nearly all of their cost, which the suite's quick XLA settings (conftest's
+# QUICK_XLA: backend level 0, the older fusion emitters) cut to a fifth to a half. The errors stay at each
+# dtype's round-off (float32 worst, XLA's defaults -> quick: conv 7.2e-8 -> 6.8e-8, pool 3.7e-8 -> 3.1e-8,
 # rnn 8.5e-8 -> 1.0e-7, lstm 2.3e-7 -> 1.5e-7, norms 1.0e-7 -> 1.1e-7), so every bound is unchanged.
 # The *_forward_backward_jit tests compare eager runs with these same compiled programs, which hold the
 # forward and backward jitted: no compile of their own.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
-                "xla_cpu_use_fusion_emitters": False}
-
-
-@functools.cache
-def fast_compile_options():
-    """FAST_COMPILE less the options this XLA build does not know (compiling with an unknown one raises)."""
-    known = {}
-    for name, value in FAST_COMPILE.items():
-        try:
-            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(0.0).compile()
-        except RuntimeError:  # jax.errors.JaxRuntimeError: "No such compile option"
-            continue
-        known[name] = value
-    return known
-
-
-def jit_once(fun):
-    """jax.jit for a comparison that runs once: compiled quickly rather than optimised."""
-    return jax.jit(fun, compiler_options=fast_compile_options())
+jit_once = jax.jit  # a comparison that runs once
 
 
 def f64(*arrays):
