@@ -311,3 +311,33 @@ def test_course_pair_names_the_forward_when_the_forward_raises():
     text = str(info.value)
     assert "jaxbp called: forward_propagation(X=ndarray (2, 64) float64, parameters=dict with keys W1, b1" in text
     assert "in forward_propagation" in text and "backward_propagation(" not in text.split("jaxbp called:")[1]
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    (dict(m=0), ValueError, r"m must be an int in \[1, inf\), got 0"),
+    (dict(m=2.5), ValueError, r"m must be an int, got the float 2.5"),
+    (dict(seed=True), ValueError, r"seed must be a number, got the bool True"),
+    (dict(seed=-1), ValueError, r"seed must be an int in \[0, inf\), got -1"),
+    (dict(dtype="int32"), TypeError, r"dtype must be float64 or float32, got 'int32'"),
+    (dict(dtype="float6"), TypeError, r"dtype must be float64 or float32, got 'float6'"),
+    (dict(lambd=-1.0), ValueError, r"lambd must be a finite number in \[0, inf\), got -1"),
+    (dict(lambd=float("inf")), ValueError, r"lambd must be a finite number in \[0, inf\), got inf"),
+    (dict(keep_prob=0.0), ValueError, r"keep_prob must be a finite number in \(0, 1\], got 0"),
+    (dict(keep_prob=1.5), ValueError, r"keep_prob must be a finite number in \(0, 1\], got 1.5"),
+    (dict(fd="yes"), TypeError, r"fd must be True or False, got 'yes'"),
+    (dict(context="my notes"), TypeError, r"context must be a sequence of strings"),
+    (dict(dims=(5, 0, 1)), ValueError, r"dims must be \(n_x, n_1, ..., n_L\) with at least 2 positive ints"),
+    (dict(dims="5,3,1"), ValueError, r"dims must be \(n_x, n_1, ..., n_L\)"),
+])
+def test_check_overrides_out_of_their_domain_raise_naming_them(kwargs, error, pattern):
+    # before: m=0 became the default 64, lambd=-1 and keep_prob=1.5 were used as given, seed=True was seed 1
+    with pytest.raises(error, match=pattern):
+        run("deep:L_model_backward", **kwargs)
+
+
+def test_course_backward_needs_two_functions():
+    L_model_forward, L_model_backward = functions("deep:L_model_forward,L_model_backward")
+    with pytest.raises(TypeError, match="L_model_forward must be a function, got str"):
+        jaxbp.course_backward("L_model_forward", L_model_backward)
+    with pytest.raises(TypeError, match="L_model_backward must be a function, got NoneType"):
+        jaxbp.course_backward(L_model_forward, None)

@@ -51,6 +51,9 @@ class BackwardFnError(ValueError):
 
 def course_backward(L_model_forward, L_model_backward):
     """backward_fn(parameters, X, Y) from the course's L_model_forward and L_model_backward."""
+    for name, fn in (("L_model_forward", L_model_forward), ("L_model_backward", L_model_backward)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__} {fn!r}")
 
     def backward_fn(parameters, X, Y):
         if not isinstance(parameters, dict):

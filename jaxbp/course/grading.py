@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from jaxbp import shapes
 from jaxbp.checking import checker
 from jaxbp.checking.checker import BackwardFnError
 from jaxbp.course import assignments, steps, values
@@ -34,6 +35,7 @@ def check(fn, *args, assignment=None, dims=None, m=None, seed=None, dtype=None, 
     assignment names the course function when fn's own name is not the course's; dims, m, seed
     (np.random.default_rng), dtype, lambd, keep_prob and placement override the course's defaults.
     """
+    _check_overrides(dims=dims, m=m, seed=seed, dtype=dtype, lambd=lambd, keep_prob=keep_prob, fd=fd, context=context)
     if len(args) == 3 and not callable(args[0]):
         return checker.check(fn, *args, hidden=hidden or "relu", output=output or "sigmoid",
                              placement=placement or "deferred", fd=fd, lambd=lambd or 0.0,
@@ -71,6 +73,32 @@ def check(fn, *args, assignment=None, dims=None, m=None, seed=None, dtype=None, 
                                      hidden=net.hidden, output=net.output, placement=P.placement, fd=fd, lambd=P.lambd),
                        context=(*context, f"called: {a.name}({generic}, X, Y), jaxbp's generic form, not the course's"))
     return _check_backward(a, backward, P, fns[0] if len(fns) == 2 else None, fd, context)
+
+
+def _check_overrides(*, dims, m, seed, dtype, lambd, keep_prob, fd, context):
+    """Each override's domain, before anything runs (a ValueError or TypeError naming it otherwise)."""
+    if dims is not None:
+        if isinstance(dims, (str, bytes)) or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                                                     and n >= 1 for n in dims) or len(dims) < 2:
+            raise ValueError(f"dims must be (n_x, n_1, ..., n_L) with at least 2 positive ints, got {dims!r}")
+    shapes.count("m", m)
+    if seed is not None:
+        shapes.scalar("seed", seed, low=0, integral=True)
+    if dtype is not None:
+        try:
+            ok = np.dtype(dtype) in (np.float64, np.float32)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise TypeError(f"dtype must be float64 or float32, got {dtype!r}")
+    if lambd is not None:
+        shapes.scalar("lambd", lambd, low=0)
+    if keep_prob is not None:
+        shapes.scalar("keep_prob", keep_prob, low=0, high=1, low_open=True)
+    if not isinstance(fd, (bool, np.bool_)):
+        raise TypeError(f"fd must be True or False, got {fd!r}")
+    if isinstance(context, (str, bytes)) or not all(isinstance(line, str) for line in context):
+        raise TypeError(f"context must be a sequence of strings (lines), got {context!r}")
 
 
 def _generic_form(a, fn):
