@@ -6,6 +6,9 @@ Independent of tests/test_catalogue.py: for every public function (jaxbp.__all__
 train and parallel functions, jaxbp.layers.*, jaxbp.check, jaxbp.check_layer) one valid call on a tiny
 float64 problem is run and must succeed; then each argument in turn is replaced by values from the
 bad-input classes below, all other arguments staying valid, and every call is classified.
+Measured on the sweep branch: before its fixes (commit f301500) 823 clear, 127 correct, 33 unclear,
+105 silent of 1088 calls; the output after them is tools/bad_calls.out. What remains is listed there,
+one line per call.
 
 Outcome (decided by these rules only, mechanically)
     clear      raised ValueError or TypeError (jaxbp's BackwardFnError, LearnerError, UsageError are
