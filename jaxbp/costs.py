@@ -29,8 +29,10 @@ Reduction = Literal["mean", "sum"]
 
 def _checked(name, A, Y, output, debug=False):
     shapes.choice("output", output, activations.OUTPUTS)
+    shapes.flag("debug", debug)
     shapes.float_array(name, A)
     shapes.labels(Y, n_y=A.shape[0], m=A.shape[1], output=output, debug=debug)
+    shapes.finite(name, A, debug=debug)
 
 
 def loss_from_logits(ZL, Y, *, output, debug=False):
@@ -91,8 +93,9 @@ def reduce(per_example_loss, *, reduction="mean", m=None, mask=None, penalty=Non
     shapes.float_array("per_example_loss", per_example_loss)
     if per_example_loss.shape[0] != 1:
         raise ValueError(f"per_example_loss must be (1, m), got {tuple(per_example_loss.shape)}")
-    shapes.count("m", m, debug=debug)
+    shapes.flag("debug", debug)
     shapes.mask(mask, per_example_loss.shape[1], debug=debug)
+    shapes.count("m", m, debug=debug, at_least=shapes.real_examples(per_example_loss.shape[1], mask))
     return _reduce(per_example_loss, reduction, m, mask, penalty)
 
 

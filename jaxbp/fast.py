@@ -57,10 +57,11 @@ def cost_and_grads(params, D, T, *, layout, hidden, output, grads_from, placemen
     shapes.choice("start", start, shapes.STARTS)
     if start == "dZL" and output == "tanh" and grads_from == "backprop":
         raise ValueError("start='dZL' (dZ[L] = AL - Y) is not the gradient for output='tanh'; use start='dAL'")
+    shapes.flag("debug", debug)
     rows = layout == "rows"
     m_local = shapes.data(params, D, T, output=output, rows=rows, debug=debug)
-    shapes.count("m", m, debug=debug)
     shapes.mask(mask, m_local, rows=rows, debug=debug)
+    shapes.count("m", m, debug=debug, at_least=shapes.real_examples(m_local, mask))
     shapes.scalar("lambd", lambd, low=0, debug=debug)
     shapes.dropout(params, m_local, keep_prob=keep_prob, key_=key, debug=debug)
     masks = None if key is None else model._draw(key, shapes.layer_dims_of(params, check_values=False), m_local,

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbp import activations, costs, shapes
 
@@ -47,10 +48,12 @@ def init_params(key, layer_dims, *, method="he", dtype=jnp.float32):
     shapes.key(key)
     shapes.choice("method", method, INIT_METHODS)
     layer_dims = tuple(layer_dims) if isinstance(layer_dims, (list, tuple)) else (layer_dims,)
-    if len(layer_dims) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layer_dims):
+    whole = lambda n: isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))  # noqa: E731
+    if len(layer_dims) < 2 or not all(whole(n) and n >= 1 for n in layer_dims):
         raise ValueError(f"layer_dims must be (n_x, n_1, ..., n_L) with at least 2 positive ints, got {layer_dims}")
+    layer_dims = tuple(int(n) for n in layer_dims)  # NumPy ints too (a shape read from an array)
     try:
-        floating = jnp.issubdtype(dtype, jnp.floating)
+        floating = dtype is not None and jnp.issubdtype(dtype, jnp.floating)  # None would be the x64 default
     except TypeError:
         floating = False
     if not floating:
@@ -75,6 +78,8 @@ def linear_forward(A_prev, W, b):
                          f"got W {tuple(W.shape)}, A_prev {tuple(A_prev.shape)}, b {tuple(b.shape)}")
     shapes.same_dtype("A_prev", A_prev, W.dtype, "W")
     shapes.same_dtype("b", b, W.dtype, "W")
+    for name, x in (("A_prev", A_prev), ("W", W), ("b", b)):
+        shapes.finite(name, x)
     return _linear(A_prev, W, b, "columns")
 
 
@@ -129,15 +134,17 @@ def _draw(key, dims, m, keep_prob, dtype, layout="columns"):
                  for k, n in zip(keys, hidden_widths, strict=False))
 
 
-def _check(params, X, Y, *, hidden, output, keep_prob, masks, key, debug, reduction=None, m=None, mask=None, lambd=0.0):
-    """Validate the arguments of forward/cost/autodiff_grads; return the dropout masks (drawn from key if given)."""
+def _check(params, X, Y, *, hidden, output, keep_prob, masks, key, debug, reduction="mean", m=None, mask=None,
+           lambd=0.0):
+    """Validate the arguments of forward/cost/autodiff_grads (Y = shapes.NO_LABELS for forward); return the
+    dropout masks (drawn from key if given)."""
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
-    if reduction is not None:
-        shapes.choice("reduction", reduction, shapes.REDUCTIONS)
+    shapes.choice("reduction", reduction, shapes.REDUCTIONS)
+    shapes.flag("debug", debug)
     m_local = shapes.data(params, X, Y, output=output, debug=debug)
-    shapes.count("m", m, debug=debug)
     shapes.mask(mask, m_local, debug=debug)
+    shapes.count("m", m, debug=debug, at_least=shapes.real_examples(m_local, mask))
     shapes.scalar("lambd", lambd, low=0, debug=debug)
     shapes.dropout(params, m_local, keep_prob=keep_prob, masks=masks, key_=key, debug=debug)
     if key is not None:
@@ -156,7 +163,7 @@ def forward(params, X, *, hidden="relu", output="sigmoid", keep_prob=1.0, masks=
     Values (NaN/Inf, 0/1 masks, keep_prob) are checked on concrete arrays; under jit only with debug=True
     inside checkify (see shapes.py).
     """
-    masks = _check(params, X, None, hidden=hidden, output=output, keep_prob=keep_prob, masks=masks, key=key,
+    masks = _check(params, X, shapes.NO_LABELS, hidden=hidden, output=output, keep_prob=keep_prob, masks=masks, key=key,
                    debug=debug)
     return _forward(params, X, hidden, output, keep_prob, masks)
 

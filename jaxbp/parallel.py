@@ -156,7 +156,8 @@ def _grads_on_mesh(params, X, Y, mask, *, mesh, exact, **choices):
 _grads_on_mesh_jit = jax.jit(_grads_on_mesh, static_argnames=_STATIC)
 
 
-def _validated(params, X, Y, mesh, devices, counts, process_local, hidden, output, placement, start, source, divide):
+def _validated(params, X, Y, mesh, devices, counts, process_local, hidden, output, placement, start, source, divide,
+               empty_shards=True):
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
     shapes.choice("placement", placement, shapes.PLACEMENTS)
@@ -180,7 +181,11 @@ def _validated(params, X, Y, mesh, devices, counts, process_local, hidden, outpu
         mask[0, columns] = 1  # the same on every process: every process knows every count
         return params, X, Y, jax.device_put(mask, by_columns), mesh
     n_devices = mesh.devices.size
+    given = counts is not None
     counts = even_counts(X.shape[1], n_devices) if counts is None else _counts(counts, X.shape[1], n_devices)
+    if not empty_shards and min(counts) < 1:
+        raise ValueError(f"counts must all be >= 1 here (each shard's mean divides by its own n_k), got {counts}"
+                         + ("" if given else f": m = {X.shape[1]} examples over {n_devices} devices"))
     X, Y, mask = pad_shards(X, Y.astype(X.dtype), counts)
     X, Y, mask = (jax.device_put(A, by_columns) for A in (X, Y, mask))
     return params, X, Y, mask, mesh
@@ -218,7 +223,7 @@ def pmean_of_means_grads(params, X, Y, *, mesh=None, devices=None, counts=None, 
     if placement == "sum":
         raise ValueError("placement must be 'deferred' or 'absorbed' for a mean of means, got 'sum'")
     params, X, Y, mask, mesh = _validated(params, X, Y, mesh, devices, counts, False, hidden, output, placement,
-                                          start, source, "before")
+                                          start, source, "before", empty_shards=False)
     return _grads_on_mesh_jit(params, X, Y, mask, mesh=mesh, exact=False, hidden=hidden, output=output,
                               placement=placement, start=start, source=source, divide="before")
 
@@ -229,12 +234,29 @@ def pmean_error(local_means, counts):
     local_means: a sequence of D grads trees, mean_k = (1/n_k) sum_{i in shard k} dW(i).
     It is zero when every n_k = m/D, or when every shard's mean is the same.
     """
+    if isinstance(counts, (str, bytes)) or not hasattr(counts, "__iter__"):
+        raise ValueError(f"counts must be a sequence of D non-negative ints n_k, got {counts!r}")
     counts = tuple(counts)
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n >= 0 for n in counts):
+        raise ValueError(f"counts must be non-negative ints n_k, got {counts}")
     if not counts or sum(counts) < 1:
         raise ValueError(f"counts must hold the n_k of at least one non-empty shard, got {counts}")
     counts = np.asarray(_counts(counts, sum(counts), len(counts)), dtype=np.float64)
+    if not isinstance(local_means, (list, tuple)):
+        raise ValueError(f"local_means must be a sequence of D grads trees (one per shard), got "
+                         f"{type(local_means).__name__}")
     if len(local_means) != counts.size:
         raise ValueError(f"local_means must have one grads tree per count ({counts.size}), got {len(local_means)}")
+    first = jax.tree.structure(local_means[0])
+    for k, tree in enumerate(local_means):
+        same = jax.tree.structure(tree) == first and all(
+            jnp.shape(a) == jnp.shape(b) for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(local_means[0]),
+                                                         strict=True))
+        if not same:
+            raise ValueError(f"local_means[{k}] must be a grads tree like local_means[0] (the same structure and "
+                             "shapes)")
+        for leaf in jax.tree.leaves(tree):
+            shapes.finite(f"local_means[{k}]", leaf)
     weights = 1 / counts.size - counts / counts.sum()  # (D,), they sum to 0
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
@@ -297,7 +319,11 @@ def sweep(keys, X, Y, *, layer_dims, learning_rates, method="he", mesh=None, dev
     if len(layer_dims) < 2 or X.shape[0] != layer_dims[0]:
         raise ValueError(f"X must be (n_x, m) with n_x = layer_dims[0], got X {tuple(X.shape)}, "
                          f"layer_dims {layer_dims}")
+    shapes.finite("X", X)  # X enters the jitted sweep traced: its values are checked here or not at all
     shapes.labels(Y, n_y=layer_dims[-1], m=X.shape[1], output=options.get("output", "sigmoid"))
+    if getattr(keys, "dtype", None) is None or not jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        raise ValueError(f"keys must be (S,) PRNG keys (jax.random.split(jax.random.key(seed), S)), got "
+                         f"{type(keys).__name__ if getattr(keys, 'dtype', None) is None else keys.dtype}")
     as_array = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) else a  # noqa: E731
     learning_rates = as_array(learning_rates)
     S = keys.shape[0] if getattr(keys, "ndim", None) == 1 else -1

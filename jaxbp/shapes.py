@@ -112,9 +112,32 @@ def scalar(name, value, *, low, high=np.inf, low_open=False, integral=False, deb
     return value
 
 
-def count(name, m, *, debug=False):
-    """m, a number of examples: an int >= 1 (not 0, negative, fractional or bool), or a 0-d array holding one."""
-    return None if m is None else scalar(name, m, low=1, integral=True, debug=debug)
+def count(name, m, *, debug=False, at_least=None):
+    """m, a number of examples: an int >= 1 (not 0, negative, fractional or bool), or a 0-d array holding one.
+
+    at_least: the real examples given (see real_examples); a global m counts every shard's, so never fewer.
+    """
+    if m is None:
+        return None
+    scalar(name, m, low=1, integral=True, debug=debug)
+    if at_least is not None and is_concrete(m) and float(m) < at_least:
+        raise ValueError(f"{name} must be at least the {at_least} real examples given (it is the global number of "
+                         f"examples, over every shard), got {float(m):g}")
+    return m
+
+
+def real_examples(m_local, mask):
+    """The number of real examples: m_local, or the 1s of a concrete 0/1 mask; None if the mask is traced."""
+    if mask is None:
+        return m_local
+    return int(np.count_nonzero(np.asarray(mask))) if is_concrete(mask) else None
+
+
+def flag(name, value):
+    """Raise ValueError unless value is True or False (a truthy string or None is not a flag)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def zero_one(name, x, *, debug=False):
@@ -137,12 +160,16 @@ def mask(mask, m, *, rows=False, debug=False):
 
 
 def key(key):
-    """Check key is a PRNG key (jax.random.key(seed) or a legacy uint32 (2,) key); there are no default keys."""
+    """Check key is one PRNG key (jax.random.key(seed) or a legacy uint32 (2,) key); there are no default keys."""
     if key is None or getattr(key, "dtype", None) is None:
         raise TypeError(f"key must be a PRNG key (jax.random.key(seed)), got {type(key).__name__}")
-    if not (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))):
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if not (typed or (key.dtype == jnp.uint32 and key.shape == (2,))):
         raise TypeError(f"key must be a PRNG key (jax.random.key(seed)), got an array of {key.dtype} "
                         f"{tuple(key.shape)}")
+    if typed and key.shape != ():
+        raise ValueError(f"key must be one PRNG key, got a key array of shape {tuple(key.shape)}: pass one of them "
+                         "(jax.vmap over them for several runs)")
     return key
 
 
@@ -178,10 +205,14 @@ def layer_dims_of(params, *, check_values=True, debug=False):
     return tuple(dims)
 
 
-def data(params, X, Y=None, *, output=None, check_values=True, debug=False, rows=False):
+NO_LABELS = object()  # data()'s Y for functions that take no labels (forward, predict); None is a missing Y
+
+
+def data(params, X, Y=NO_LABELS, *, output=None, check_values=True, debug=False, rows=False):
     """Validate X (n_x, m) and Y (n_y, m) against params (X.T, Y.T if rows); return m.
 
-    Y may have any real dtype (0/1 integer labels are fine); X must share the params' dtype.
+    Y may have any real dtype (0/1 integer labels are fine); X must share the params' dtype. Y is required
+    (None is refused) unless it is left out (NO_LABELS), as for forward.
     """
     dims = layer_dims_of(params, check_values=check_values, debug=debug)
     X = float_array("X.T" if rows else "X", X)
@@ -194,7 +225,7 @@ def data(params, X, Y=None, *, output=None, check_values=True, debug=False, rows
     same_dtype("X", X, params[0].W.dtype, "the params")
     if check_values:
         finite("X", X, debug=debug)
-    if Y is not None:
+    if Y is not NO_LABELS:
         labels(Y.T if rows and getattr(Y, "ndim", 0) == 2 else Y, n_y=dims[-1], m=m, output=output,
                check_values=check_values, debug=debug)
     return m
@@ -244,6 +275,10 @@ def dropout(params, m, *, keep_prob, masks=None, key_=None, debug=False):
         if tuple(D.shape) != (n_l, m):
             raise ValueError(f"D[{l}] must be (n[{l}], m) = ({n_l}, {m}), got {tuple(D.shape)}")
         zero_one(f"D[{l}]", D, debug=debug)
+    if is_concrete(keep_prob) and float(keep_prob) == 1 and all(is_concrete(D) for D in masks) and any(
+            np.any(np.asarray(D) == 0) for D in masks):
+        raise ValueError("masks drop units (a D[l] holds zeros) but keep_prob = 1 keeps every unit and rescales "
+                         "nothing: pass the keep_prob the masks were drawn with")
 
 
 def caches(params, caches_, m, *, hidden, output=None, AL=None, keep_prob=1.0, debug=False):

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp import activations, backprop, costs, fast, model, shapes
+from jaxbp import activations, backprop, costs, fast, model, parallel, shapes
 from jaxbp.model import Cache, Layer
 
 COLUMNS = dict(
@@ -675,6 +675,149 @@ CASES = {
         V,
         r"keep_prob = 0.5 < 1 needs dropout masks",
     ),
+    # --- found by tools/bad_calls.py (the generated sweep) ------------------------------------------------------
+    "forward two keys": (
+        lambda n: model.forward(n.params, n.X, keep_prob=0.5, key=jax.random.split(n.key, 2)),
+        V,
+        r"key must be one PRNG key, got a key array of shape \(2,\)",
+    ),
+    "init_params two keys": (
+        lambda n: model.init_params(jax.random.split(n.key, 2), (2, 1)),
+        V,
+        r"key must be one PRNG key, got a key array of shape \(2,\)",
+    ),
+    "init_params dtype None": (
+        lambda n: model.init_params(n.key, (2, 1), dtype=None),
+        T,
+        r"dtype must be a floating dtype, got None",
+    ),
+    "cost Y None": (lambda n: model.cost(n.params, n.X, None), T, r"Y must be an array, got NoneType"),
+    "per_example_grads Y None": (
+        lambda n: model.per_example_grads(n.params, n.X, None),
+        T,
+        r"Y must be an array, got NoneType",
+    ),
+    "cost reduction None": (
+        lambda n: model.cost(n.params, n.X, n.Y, reduction=None),
+        V,
+        r"reduction must be one of 'mean', 'sum'; got None",
+    ),
+    "autodiff_grads reduction None": (
+        lambda n: model.autodiff_grads(n.params, n.X, n.Y, reduction=None),
+        V,
+        r"reduction" + CHOICE + "None",
+    ),
+    "cost m below the examples given": (
+        lambda n: model.cost(n.params, n.X, n.Y, m=3),
+        V,
+        r"m must be at least the 5 real examples given .*, got 3",
+    ),
+    "autodiff_grads m below the mask's real columns": (
+        lambda n: model.autodiff_grads(n.params, n.X, n.Y, m=3, mask=jnp.array([[1.0, 1, 1, 1, 0]])),
+        V,
+        r"m must be at least the 4 real examples given",
+    ),
+    "reduce m below the examples given": (
+        lambda n: costs.reduce(jnp.ones((1, 5)), m=4),
+        V,
+        r"m must be at least the 5 real examples given",
+    ),
+    "cost_and_grads m below the examples given": (
+        lambda n: fast.cost_and_grads(n.params, n.X, n.Y, m=2, **COLUMNS),
+        V,
+        r"m must be at least the 5 real examples given",
+    ),
+    "forward masks with keep_prob 1": (
+        lambda n: model.forward(n.params, n.X, masks=n.D),
+        V,
+        r"masks drop units \(a D\[l\] holds zeros\) but keep_prob = 1",
+    ),
+    "cost masks with keep_prob 1": (
+        lambda n: model.cost(n.params, n.X, n.Y, keep_prob=1.0, masks=n.D),
+        V,
+        r"masks drop units .* keep_prob = 1",
+    ),
+    "forward debug a string": (
+        lambda n: model.forward(n.params, n.X, debug="yes"),
+        V,
+        r"debug must be True or False, got 'yes'",
+    ),
+    "loss_from_logits debug None": (
+        lambda n: costs.loss_from_logits(n.AL, n.Y, output="sigmoid", debug=None),
+        V,
+        r"debug must be True or False, got None",
+    ),
+    "cost_and_grads debug a string": (
+        lambda n: fast.cost_and_grads(n.params, n.X, n.Y, debug="no", **COLUMNS),
+        V,
+        r"debug must be True or False, got 'no'",
+    ),
+    "linear_forward NaN A_prev": (
+        lambda n: model.linear_forward(n.X.at[0, 0].set(jnp.nan), n.params[0].W, n.params[0].b),
+        V,
+        r"A_prev holds 1 non-finite value\(s\) \(NaN or Inf\)",
+    ),
+    "linear_forward Inf b": (
+        lambda n: model.linear_forward(n.X, n.params[0].W, n.params[0].b.at[1, 0].set(jnp.inf)),
+        V,
+        r"b holds 1 non-finite value",
+    ),
+    "loss_from_logits NaN ZL": (
+        lambda n: costs.loss_from_logits(n.caches[1].Z.at[0, 0].set(jnp.nan), n.Y, output="sigmoid"),
+        V,
+        r"ZL holds 1 non-finite value",
+    ),
+    "loss_from_probabilities Inf AL, identity output": (
+        lambda n: costs.loss_from_probabilities(n.AL.at[0, 0].set(jnp.inf), n.Y, output="identity"),
+        V,
+        r"AL holds 1 non-finite value",
+    ),
+    "pmean_of_means_grads an empty shard": (
+        lambda n: parallel.pmean_of_means_grads(n.params, n.X, n.Y, counts=(5, 0, 0, 0)),
+        V,
+        r"counts must all be >= 1 here .*, got \(5, 0, 0, 0\)",
+    ),
+    "pmean_of_means_grads fewer examples than devices": (
+        lambda n: parallel.pmean_of_means_grads(n.params, n.X[:, :3], n.Y[:, :3]),
+        V,
+        r"counts must all be >= 1 here .*: m = 3 examples over 4 devices",
+    ),
+    "pmean_error counts None": (
+        lambda n: parallel.pmean_error([n.params] * 2, None),
+        V,
+        r"counts must be a sequence of D non-negative ints",
+    ),
+    "pmean_error counts a string": (
+        lambda n: parallel.pmean_error([n.params] * 2, "11"),
+        V,
+        r"counts must be a sequence of D non-negative ints",
+    ),
+    "pmean_error local_means None": (
+        lambda n: parallel.pmean_error(None, (1, 1)),
+        V,
+        r"local_means must be a sequence of D grads trees",
+    ),
+    "pmean_error local_means of other shapes": (
+        lambda n: parallel.pmean_error([n.params, replace_layer(n.params, 2, W=n.params[1].W.T)], (1, 1)),
+        V,
+        r"local_means\[1\] must be a grads tree like local_means\[0\]",
+    ),
+    "pmean_error NaN in local_means": (
+        lambda n: parallel.pmean_error([n.params, replace_layer(n.params, 1, b=n.params[0].b * jnp.nan)], (1, 1)),
+        V,
+        r"local_means\[1\] holds 3 non-finite value",
+    ),
+    "sweep integer keys": (
+        lambda n: parallel.sweep(jnp.arange(2), n.X, n.Y, layer_dims=(4, 3, 2), learning_rates=jnp.ones(2)),
+        V,
+        r"keys must be \(S,\) PRNG keys",
+    ),
+    "sweep NaN X": (
+        lambda n: parallel.sweep(jax.random.split(n.key, 2), n.X.at[0, 0].set(jnp.nan), n.Y, layer_dims=(4, 3, 2),
+                                 learning_rates=jnp.ones(2)),
+        V,
+        r"X holds 1 non-finite value",
+    ),
 }
 
 
@@ -727,3 +870,10 @@ def test_values_in_caches_are_used_as_given(n):
     bw(n, caches=n.caches_drop, AL=n.AL_drop, keep_prob=0.5)
     assert isinstance(n.caches_drop[0], Cache) and n.caches_drop[1].D is None
     assert shapes.count("m", 5) == 5
+
+
+def test_init_params_takes_numpy_int_dims(n):
+    # found by tools/bad_calls.py: a layer_dims read from NumPy (np.int64) was refused; sweep already took them
+    dims = tuple(np.array([4, 3, 2]))
+    for got, want in zip(model.init_params(n.key, dims), model.init_params(n.key, (4, 3, 2)), strict=True):
+        np.testing.assert_array_equal(got.W, want.W)

@@ -178,6 +178,10 @@ BAD = {
                  r"da must be \(n_a, m, T_x\) = \(4, 3, 4\), got \(4, 3, 2\)"),
     "cell c_prev": (lambda x, a0, p, da: lstm_cell_forward(x[:, :, 0], a0, a0[:, :2], p), ValueError,
                     r"c_prev must be \(n_a, m\) = \(4, 3\), got \(4, 2\)"),
+    "NaN a0": (lambda x, a0, p, da: lstm_forward(x, np.where(a0 == a0.flat[0], np.nan, a0), p), ValueError,
+               r"a0 holds 1 non-finite value\(s\) \(NaN or Inf\)"),
+    "NaN da": (lambda x, a0, p, da: lstm_backward(np.where(da == da.flat[0], np.nan, da), eager(CASES[1])[3]),
+               ValueError, r"da holds 1 non-finite value"),
     "cell cache": (lambda x, a0, p, da: lstm_cell_backward(da[:, :, 0], da[:, :, 0], (a0, a0)), TypeError,
                    r"cache must be the tuple \(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters\)"),
 }

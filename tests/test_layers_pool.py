@@ -142,6 +142,12 @@ BAD = {
                  r"dA must be \(m, n_H, n_W, n_C\) = \(2, 3, 5, 3\), got \(2, 2, 5, 3\)"),
     "dA dtype": (lambda A, hp, dA: pool_backward(dA.astype(np.float32), pool_forward(A, hp)[1]), TypeError,
                  r"dA has dtype float32 but A_prev has float64"),
+    "NaN A_prev": (lambda A, hp, dA: pool_forward(np.where(A == A.flat[0], np.nan, A), hp), ValueError,
+                   r"A_prev holds 1 non-finite value\(s\) \(NaN or Inf\)"),
+    "NaN dA": (lambda A, hp, dA: pool_backward(np.where(dA == dA.flat[0], np.nan, dA), pool_forward(A, hp)[1]),
+               ValueError, r"dA holds 1 non-finite value"),
+    "bool f": (lambda A, hp, dA: pool_forward(A, {"f": True, "stride": 1}), TypeError,
+               r"hparameters\['f'\] must be an int, got the bool True"),
     "cache": (lambda A, hp, dA: pool_backward(dA, A), TypeError, r"cache must be the tuple \(A_prev, hparameters\)"),
 }
 

@@ -167,6 +167,11 @@ BAD = {
                  r"da must be \(n_a, m, T_x\) = \(4, 3, 4\), got \(4, 3, 2\)"),
     "cell da_next": (lambda x, a0, p, da: rnn_cell_backward(da[:2, :, 0], rnn_cell_forward(x[:, :, 0], a0, p)[2]),
                      ValueError, r"da_next must be \(n_a, m\) = \(4, 3\), got \(2, 3\)"),
+    "NaN x": (lambda x, a0, p, da: rnn_forward(np.where(x == x.flat[0], np.nan, x), a0, p), ValueError,
+              r"x holds 1 non-finite value\(s\) \(NaN or Inf\)"),
+    "Inf Waa": (lambda x, a0, p, da: rnn_forward(x, a0, _with(p, Waa=np.where(p["Waa"] == p["Waa"].flat[0], np.inf,
+                                                                                p["Waa"]))),
+                ValueError, r"parameters\['Waa'\] holds 1 non-finite value"),
     "caches": (lambda x, a0, p, da: rnn_backward(da, eager(CASES[1])[3][0]), TypeError,
                r"caches must be the tuple \(caches, x\)"),
 }

@@ -1,4 +1,5 @@
-"""Argument checks shared by the layers, run before any array op (shapes are static under jit).
+"""Argument checks shared by the layers, run before any array op (shapes are static under jit; values,
+NaN or Inf, are checked on concrete arrays only, as in jaxbp.shapes).
 
 Messages name the argument and give the expected shape in the course's symbols, with the
 values already known filled in: "W must be (f, f, n_C_prev, n_C) = (3, 3, 4, n_C), got (3, 3, 5, 8)".
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp import shapes
 from jaxbp.shapes import choice  # noqa: F401  (re-exported for the layer modules)
 
 
@@ -40,6 +42,7 @@ def array(name, x, spec, dims, *, dtype=None):
     if tuple(x.shape) != want:
         shown = [value[s] if isinstance(s, str) and (s in known or s in repeated) else s for s in spec]
         raise ValueError(f"{name} must be {names} = {_tuple_text(shown)}, got {tuple(x.shape)}")
+    shapes.finite(name, x)  # concrete values only: a traced x (inside jit) is not read
     return {**known, **bound}
 
 
@@ -53,6 +56,8 @@ def static_int(name, value, *, minimum):
     if isinstance(value, jax.core.Tracer):
         raise TypeError(f"{name} must be a static int, got a traced value: close over hparameters "
                         f"inside jit instead of passing them as an argument")
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got the bool {value!r}")
     try:
         n = operator.index(value)
     except TypeError:

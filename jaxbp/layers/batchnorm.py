@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp import shapes
 from jaxbp.layers import _validate as check
 
 Mode = Literal["train", "test"]  # bn_param["mode"]
@@ -141,7 +142,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     _norm_arrays(x, gamma, beta)
     if not isinstance(ln_param, dict):
         raise TypeError(f"ln_param must be a dict such as {{'eps': 1e-5}}, got {type(ln_param).__name__}")
-    eps = float(ln_param.get("eps", 1e-5))
+    eps = _eps("ln_param['eps']", ln_param.get("eps", 1e-5))
     mu = jnp.mean(x, axis=1, keepdims=True)  # (N, 1)
     var = jnp.mean((x - mu) ** 2, axis=1, keepdims=True)  # (N, 1)
     sigma = jnp.sqrt(var + eps)
@@ -158,7 +159,10 @@ def layernorm_backward(dout, cache):
     """
     x_hat, sigma, gamma = check.tuple_of("cache", cache, LayerNormCache._fields)
     dims = check.array("cache's x_hat", x_hat, ("N", "D"), {})
-    check.array("dout", dout, ("N", "D"), dims, dtype=("cache's x_hat", x_hat.dtype))
+    dtype = ("cache's x_hat", x_hat.dtype)
+    check.array("cache's sigma", sigma, ("N", 1), dims, dtype=dtype)
+    check.array("cache's gamma", gamma, ("D",), dims, dtype=dtype)
+    check.array("dout", dout, ("N", "D"), dims, dtype=dtype)
     dbeta = jnp.sum(dout, axis=0)  # (D,)
     dgamma = jnp.sum(dout * x_hat, axis=0)  # (D,)
     dx_hat = gamma[None, :] * dout  # (N, D)
@@ -183,6 +187,11 @@ def _norm_arrays(x, gamma, beta):
     return dims
 
 
+def _eps(name, eps):
+    """eps of sigma = sqrt(var + eps): a finite number > 0 (a Python or NumPy number, not a string)."""
+    return float(shapes.scalar(name, eps, low=0, low_open=True))
+
+
 def _bn_args(x, gamma, beta, bn_param):
     """Validate batchnorm_forward's arguments; return (mode, eps, momentum, running_mean, running_var)."""
     dims = _norm_arrays(x, gamma, beta)
@@ -191,13 +200,16 @@ def _bn_args(x, gamma, beta, bn_param):
     if "mode" not in bn_param:
         raise ValueError(f"bn_param must have a 'mode' key, one of {', '.join(map(repr, MODES))}")
     mode = check.choice("bn_param['mode']", bn_param["mode"], MODES)
-    eps, momentum = float(bn_param.get("eps", 1e-5)), float(bn_param.get("momentum", 0.9))
+    eps = _eps("bn_param['eps']", bn_param.get("eps", 1e-5))
+    momentum = float(shapes.scalar("bn_param['momentum']", bn_param.get("momentum", 0.9), low=0, high=1))
     running = []
     for key in ("running_mean", "running_var"):
         value = bn_param.get(key)
         if value is None:
             value = jnp.zeros(dims["D"], x.dtype)
         check.array(f"bn_param[{key!r}]", value, ("D",), dims, dtype=("x", x.dtype))
+        if key == "running_var":
+            shapes.holds(lambda xp, v: v >= 0, "bn_param['running_var'] must be >= 0 (a variance)", value)
         running.append(value)
     return (mode, eps, momentum, *running)
 
