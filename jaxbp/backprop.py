@@ -98,7 +98,10 @@ def linear_backward(dZ, A_prev, W, *, placement="deferred", m=None, debug=False)
                          f"{tuple(dZ.shape)}, A_prev {tuple(A_prev.shape)}, W {tuple(W.shape)}")
     shapes.same_dtype("dZ", dZ, W.dtype, "W")
     shapes.same_dtype("A_prev", A_prev, W.dtype, "W")
-    shapes.count("m", m, debug=debug)
+    shapes.flag("debug", debug)
+    for name, x in (("dZ", dZ), ("A_prev", A_prev), ("W", W)):
+        shapes.finite(name, x, debug=debug)
+    shapes.count("m", m, debug=debug, at_least=A_prev.shape[1])
     return _linear_backward(dZ, A_prev, W, placement, m, "columns")
 
 
@@ -145,6 +148,8 @@ def activation_backward(dA, Z, *, activation):
     if tuple(dA.shape) != tuple(Z.shape):
         raise ValueError(f"dA must have Z's shape {tuple(Z.shape)}, got {tuple(dA.shape)}")
     shapes.same_dtype("dA", dA, Z.dtype, "Z")
+    shapes.finite("dA", dA)
+    shapes.finite("Z", Z)
     return _activation_backward(dA, Z, activation)
 
 
@@ -237,13 +242,15 @@ def backward_from(dZL, params, caches, *, hidden, placement="deferred", m=None, 
     if dZL.shape[0] != params[-1].W.shape[0]:
         raise ValueError(f"dZL must be (n[L], m) = ({params[-1].W.shape[0]}, {m_local}), got {tuple(dZL.shape)}")
     shapes.same_dtype("dZL", dZL, params[0].W.dtype, "the params")
+    shapes.flag("intermediates", intermediates)
+    shapes.finite("dZL", dZL, debug=shapes.flag("debug", debug))
     _check_options(params, caches, m_local, hidden=hidden, m=m, lambd=lambd, keep_prob=keep_prob, debug=debug)
     grads, steps = _backward_loop(dZL, params, caches, hidden, placement, m, lambd, keep_prob)
     return (grads, steps) if intermediates else grads
 
 
-def _check_options(params, caches, m_local, *, hidden, m, lambd, keep_prob, debug, output=None, AL=None):
-    shapes.count("m", m, debug=debug)
+def _check_options(params, caches, m_local, *, hidden, m, lambd, keep_prob, debug, output=None, AL=None, mask=None):
+    shapes.count("m", m, debug=debug, at_least=shapes.real_examples(m_local, mask))
     shapes.scalar("lambd", lambd, low=0, debug=debug)
     shapes.scalar("keep_prob", keep_prob, low=0, high=1, low_open=True, debug=debug)
     shapes.caches(params, caches, m_local, hidden=hidden, output=output, AL=AL, keep_prob=keep_prob, debug=debug)
@@ -274,9 +281,10 @@ def backward(params, caches, AL, Y, *, hidden, output, placement="deferred", sta
     shapes.layer_dims_of(params, debug=debug)
     m_local = shapes.float_array("AL", AL).shape[1]
     shapes.labels(Y, n_y=params[-1].W.shape[0], m=m_local, output=output, debug=debug)
-    shapes.mask(mask, m_local, debug=debug)
+    shapes.flag("intermediates", intermediates)
+    shapes.mask(mask, m_local, debug=shapes.flag("debug", debug))
     _check_options(params, caches, m_local, hidden=hidden, m=m, lambd=lambd, keep_prob=keep_prob, debug=debug,
-                   output=output, AL=AL)
+                   output=output, AL=AL, mask=mask)
     dZL = output_dZL(AL, Y, caches, output=output, start=start, placement=placement,
                      m=m_local if m is None else m, mask=mask)
     grads, steps = _backward_loop(dZL, params, caches, hidden, placement, m, lambd, keep_prob)

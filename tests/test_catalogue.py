@@ -818,6 +818,29 @@ CASES = {
         V,
         r"X holds 1 non-finite value",
     ),
+    # found by tools/bad_calls.py in backprop: a global m below the examples given, non-bool flags, NaN inputs
+    "backward m below the examples": (lambda n: bw(n, m=3), V, r"m must be at least the 5 real examples given .*, got 3"),
+    "backward intermediates a string": (lambda n: bw(n, intermediates="yes"), V,
+                                        r"intermediates must be True or False, got 'yes'"),
+    "backward debug a string": (lambda n: bw(n, debug="yes"), V, r"debug must be True or False, got 'yes'"),
+    "backward_from m below the examples": (
+        lambda n: backprop.backward_from(n.AL - n.Y, n.params, n.caches, hidden="tanh", m=3), V,
+        r"m must be at least the 5 real examples given .*, got 3"),
+    "backward_from dZL NaN": (
+        lambda n: backprop.backward_from((n.AL - n.Y).at[0, 0].set(jnp.nan), n.params, n.caches, hidden="tanh"), V,
+        r"dZL holds 1 non-finite value"),
+    "linear_backward m below the examples": (
+        lambda n: backprop.linear_backward(n.caches[1].Z, n.caches[1].A_prev, n.params[1].W, m=2), V,
+        r"m must be at least the 5 real examples given .*, got 2"),
+    "linear_backward A_prev Inf": (
+        lambda n: backprop.linear_backward(n.caches[1].Z, n.caches[1].A_prev.at[1, 2].set(jnp.inf), n.params[1].W), V,
+        r"A_prev holds 1 non-finite value"),
+    "linear_backward debug a string": (
+        lambda n: backprop.linear_backward(n.caches[1].Z, n.caches[1].A_prev, n.params[1].W, debug="yes"), V,
+        r"debug must be True or False"),
+    "activation_backward Z NaN": (
+        lambda n: backprop.activation_backward(n.caches[0].Z, n.caches[0].Z.at[0, 0].set(jnp.nan), activation="tanh"),
+        V, r"Z holds 1 non-finite value"),
 }
 
 

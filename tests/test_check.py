@@ -247,6 +247,14 @@ def test_check_bad_inputs_raise_naming_the_argument():
         check(fn, params, X, Y, placement="mean")
     with pytest.raises(TypeError, match="backward_fn must be a function"):
         check({"dW1": 0}, params, X, Y)
+    # before: lambd=-1 made a correct backward WRONG, keep_prob=1.5 and fd="yes" were taken as given
+    for kwargs, pattern in ((dict(lambd=-1.0), r"lambd must be a finite number in \[0, inf\), got -1"),
+                            (dict(lambd=np.nan), r"lambd must be a finite number in \[0, inf\), got nan"),
+                            (dict(keep_prob=1.5), r"keep_prob must be a finite number in \(0, 1\], got 1.5"),
+                            (dict(keep_prob=0.0), r"keep_prob must be a finite number in \(0, 1\], got 0"),
+                            (dict(fd="yes"), "fd must be True or False, got 'yes'")):
+        with pytest.raises(ValueError, match=pattern):
+            check(fn, params, X, Y, **kwargs)
 
 
 def test_check_nan_returned_by_backward_fn_is_a_nonfinite_row():

@@ -215,6 +215,21 @@ def test_recognise_the_course_names():
                            "batchnorm_alt"}
 
 
+def test_check_layer_usage_mistakes_raise_before_the_learner_code_runs():
+    # before: another layer's forward, or layer= naming another layer, called the learner's code with the wrong
+    # arguments (LayerCodeError, "could not be called"); seed=True ran as seed 1, -1 and 2.5 failed inside NumPy
+    with pytest.raises(ValueError, match=r"forward is pool_forward, the course's pool function, but the layer is 'conv'"):
+        check_layer(conv.conv_backward, pool.pool_forward)
+    with pytest.raises(ValueError, match=r"backward is conv_backward, the course's conv function, .* 'rnn' \(layer=\)"):
+        check_layer(conv.conv_backward, layer="rnn")
+    for seed, error, pattern in ((True, ValueError, "seed must be a number, got the bool True"),
+                                 (-1, ValueError, r"seed must be an int in \[0, inf\), got -1"),
+                                 (2.5, ValueError, "seed must be an int, got the float 2.5"),
+                                 (None, TypeError, "seed must be a number, got NoneType")):
+        with pytest.raises(error, match=pattern):
+            check_layer(conv.conv_backward, seed=seed)
+
+
 def test_check_layer_pool_modes_alone():
     assert [c.split()[0] for c in check_layer(pool.pool_backward, layer="pool_max").cases] == ["max"] * 3
     report = check_layer(pool.not_divided_pool_backward, layer="pool_max")

@@ -324,7 +324,7 @@ def test_course_pair_names_the_forward_when_the_forward_raises():
     (dict(lambd=float("inf")), ValueError, r"lambd must be a finite number in \[0, inf\), got inf"),
     (dict(keep_prob=0.0), ValueError, r"keep_prob must be a finite number in \(0, 1\], got 0"),
     (dict(keep_prob=1.5), ValueError, r"keep_prob must be a finite number in \(0, 1\], got 1.5"),
-    (dict(fd="yes"), TypeError, r"fd must be True or False, got 'yes'"),
+    (dict(fd="yes"), ValueError, r"fd must be True or False, got 'yes'"),
     (dict(context="my notes"), TypeError, r"context must be a sequence of strings"),
     (dict(dims=(5, 0, 1)), ValueError, r"dims must be \(n_x, n_1, ..., n_L\) with at least 2 positive ints"),
     (dict(dims="5,3,1"), ValueError, r"dims must be \(n_x, n_1, ..., n_L\)"),

@@ -234,6 +234,15 @@ def test_train_rejects_bad_arguments_by_name(key, kwargs, match):
         train(params, X, Y, **kwargs)
 
 
+def test_train_counts_may_be_numpy_ints(key):
+    # before: num_iterations=np.int64(3) (what np.arange and array indexing give) was "not a positive int"
+    params, X, Y = problem(key, (3, 2, 1), 20)
+    kw = dict(num_iterations=3, batch_size=10, record_every=1, key=key)
+    got = train(params, X, Y, **{k: np.int64(v) if isinstance(v, int) else v for k, v in kw.items()})
+    want = train(params, X, Y, **kw)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), got, want))
+
+
 def test_train_rejects_mismatched_data(key):
     params, X, Y = problem(key, (3, 2, 1), 20)
     with pytest.raises(ValueError, match="X must be"):

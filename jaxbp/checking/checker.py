@@ -136,6 +136,9 @@ def check(backward_fn, params, X, Y, *, hidden="relu", output="sigmoid", placeme
     shapes.choice("hidden", hidden, activations.HIDDEN)
     shapes.choice("output", output, activations.OUTPUTS)
     shapes.choice("placement", placement, shapes.PLACEMENTS)
+    shapes.flag("fd", fd)
+    shapes.scalar("lambd", lambd, low=0)
+    shapes.scalar("keep_prob", keep_prob, low=0, high=1, low_open=True)
     if not callable(backward_fn):
         raise TypeError("backward_fn must be a function backward_fn(params, X, Y) -> grads, "
                         f"got {_describe(backward_fn)}")

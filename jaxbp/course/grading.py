@@ -95,8 +95,7 @@ def _check_overrides(*, dims, m, seed, dtype, lambd, keep_prob, fd, context):
         shapes.scalar("lambd", lambd, low=0)
     if keep_prob is not None:
         shapes.scalar("keep_prob", keep_prob, low=0, high=1, low_open=True)
-    if not isinstance(fd, (bool, np.bool_)):
-        raise TypeError(f"fd must be True or False, got {fd!r}")
+    shapes.flag("fd", fd)
     if isinstance(context, (str, bytes)) or not all(isinstance(line, str) for line in context):
         raise TypeError(f"context must be a sequence of strings (lines), got {context!r}")
 

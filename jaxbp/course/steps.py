@@ -16,12 +16,14 @@ from jaxbp.checking import compare, diagnose, reference
 from jaxbp.checking.diagnose import Row
 from jaxbp.course import assignments
 from jaxbp.course.assignments import NETS
-from jaxbp.course.problems import precision, report
+from jaxbp.course.problems import UsageError, precision, report
 
 
 def check_step(a, fn, *, dims, m, seed, dtype, context, **_):
     """linear_backward, linear_activation_backward, relu_backward, sigmoid_backward on one random layer."""
-    n_prev, n_l = tuple(dims or NETS["step"].dims)[-2:]
+    if dims is not None and len(dims) != 2:
+        raise UsageError(f"{a.name} checks one layer: dims must be (n_prev, n_l), got {tuple(dims)}")
+    n_prev, n_l = tuple(dims or NETS["step"].dims)
     rng = np.random.default_rng(seed)
     A_prev = rng.standard_normal((n_prev, m))
     A_prev[:, 0] = 0  # with b[0] = 0, Z[0, 0] == 0 exactly: g' at relu's kink is part of the check

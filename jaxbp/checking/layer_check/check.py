@@ -7,6 +7,7 @@ Exit codes: 0 every output ok, 1 some output wrong, 2 bad usage (no such functio
 jaxbp made with the arguments' shapes, and a hint). See the package docstring for the whole contract.
 """
 
+from jaxbp import shapes
 from jaxbp.checking.layer_check import exact, learner, verdicts
 from jaxbp.checking.layer_check.candidates import candidates
 from jaxbp.checking.layer_check.kinds import FORWARD, backward_outputs
@@ -32,6 +33,18 @@ def recognise(backward, layer=None):
                      f"(the course's names {', '.join(BY_NAME)} are recognised)")
 
 
+def _same_layer(layer, backward, forward, given):
+    """ValueError when a function is named as another layer's course function than `layer` (before calling it)."""
+    forwards = {signature(k).forward: k for k in LAYERS}
+    named = [("forward", forward, forwards.get(getattr(forward, "__name__", None)))]
+    if given is not None:
+        named.append(("backward", backward, BY_NAME.get(getattr(backward, "__name__", None))))
+    for role, fn, kind in named:
+        if kind is not None and family(kind) != family(layer):
+            raise ValueError(f"{role} is {fn.__name__}, the course's {family(kind)} function, but the layer is "
+                             f"{layer!r}" + (" (layer=)" if given is not None else f" (from {backward.__name__})"))
+
+
 def check_layer(backward, forward=None, *, layer=None, seed=0, dtype="float64"):
     """Call backward (after forward, when given, for its cache) on every case of the layer kind; judge each output.
 
@@ -41,9 +54,11 @@ def check_layer(backward, forward=None, *, layer=None, seed=0, dtype="float64"):
     """
     if not callable(backward) or (forward is not None and not callable(forward)):
         raise TypeError("backward (and forward, when given) must be the learner's functions")
-    layer = recognise(backward, layer)
+    given, layer = layer, recognise(backward, layer)
+    _same_layer(layer, backward, forward, given)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    shapes.scalar("seed", seed, low=0, integral=True)
     fam, sig = family(layer), signature(layer)
     if fam == "batchnorm" and forward is None:
         raise ValueError(f"{sig.backward} needs your batchnorm_forward too: cs231n's cache is your own format "
