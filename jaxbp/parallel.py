@@ -261,7 +261,8 @@ def pmean_error(local_means, counts):
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
 
-NUMERIC = ("beta", "beta1", "beta2", "epsilon", "lambd", "keep_prob")  # sweep passes these traced: a new value reuses the compiled sweep
+# sweep passes these traced: a new value reuses the compiled sweep
+NUMERIC = ("beta", "beta1", "beta2", "epsilon", "lambd", "keep_prob")
 TRAIN_CHOICES = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
                  "record_every", "layout")  # static: a new value compiles anew
 

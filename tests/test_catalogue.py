@@ -819,7 +819,8 @@ CASES = {
         r"X holds 1 non-finite value",
     ),
     # found by tools/bad_calls.py in backprop: a global m below the examples given, non-bool flags, NaN inputs
-    "backward m below the examples": (lambda n: bw(n, m=3), V, r"m must be at least the 5 real examples given .*, got 3"),
+    "backward m below the examples": (lambda n: bw(n, m=3), V,
+                                      r"m must be at least the 5 real examples given .*, got 3"),
     "backward intermediates a string": (lambda n: bw(n, intermediates="yes"), V,
                                         r"intermediates must be True or False, got 'yes'"),
     "backward debug a string": (lambda n: bw(n, debug="yes"), V, r"debug must be True or False, got 'yes'"),

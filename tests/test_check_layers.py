@@ -218,7 +218,8 @@ def test_recognise_the_course_names():
 def test_check_layer_usage_mistakes_raise_before_the_learner_code_runs():
     # before: another layer's forward, or layer= naming another layer, called the learner's code with the wrong
     # arguments (LayerCodeError, "could not be called"); seed=True ran as seed 1, -1 and 2.5 failed inside NumPy
-    with pytest.raises(ValueError, match=r"forward is pool_forward, the course's pool function, but the layer is 'conv'"):
+    with pytest.raises(ValueError, match=r"forward is pool_forward, the course's pool function, but the layer is "
+                                         r"'conv'"):
         check_layer(conv.conv_backward, pool.pool_forward)
     with pytest.raises(ValueError, match=r"backward is conv_backward, the course's conv function, .* 'rnn' \(layer=\)"):
         check_layer(conv.conv_backward, layer="rnn")
