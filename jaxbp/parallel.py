@@ -27,11 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxbp import activations, backprop, model, shapes
-from jaxbp.training import check_hyperparameter, even_counts, process_local_columns, train
+from jaxbp.optimizers import check_hyperparameter
 
 AXIS = "batch"
 Source = Literal["backprop", "autodiff"]
@@ -204,7 +205,7 @@ def data_parallel_grads(params, X, Y, *, mesh=None, devices=None, counts=None, p
     counts (n_k per device, default as even as possible) lets shards differ in size on purpose.
     process_local=True (under jax.distributed): X, Y are only this process's columns (m_p of them,
     uneven across processes is fine); m is still the global sum_p m_p and the result the same
-    (training.process_local_columns lays them out).
+    (process_local_columns lays them out).
     Returns a tuple of Layer(W=dW, b=db), replicated on every device; equal to the single-device
     grads of the same J up to the order of the floating-point sum.
     """
@@ -261,6 +262,61 @@ def pmean_error(local_means, counts):
     return jax.tree.map(lambda *means: sum(w * g for w, g in zip(weights, means, strict=True)), *local_means)
 
 
+def even_counts(m, n_devices):
+    """n_k for m examples on D devices, as even as possible: the first m mod D shards get one more."""
+    return tuple(m // n_devices + (k < m % n_devices) for k in range(n_devices))
+
+
+def process_local_columns(mesh, X, Y):
+    """Lay this process's columns X (n_x, m_p), Y (n_y, m_p) on its devices of mesh; returns (X, Y, columns).
+
+    Every process calls it with its own m_p (any m_p >= 1, uneven too): the counts are gathered,
+    each process's m_p columns are split as evenly as possible over its devices in mesh order,
+    every device's shard zero-padded to s = max_k n_k columns. X, Y come back as global arrays
+    (n_x, D s), (n_y, D s) sharded by columns over every mesh axis; columns (m,) int32, the same
+    on every process, lists the real columns in order (m = sum_p m_p): example j of the global
+    batch is process 0's first, then process 1's, ..., as the mesh orders the devices.
+    """
+    owners = [d.process_index for d in mesh.devices.flat]
+    per_process = np.asarray(multihost_utils.process_allgather(np.int32(X.shape[1]))).reshape(-1)
+    counts = [0] * len(owners)
+    for p, m_p in enumerate(per_process):
+        mine = [k for k, owner in enumerate(owners) if owner == p]
+        if not mine and m_p > 0:
+            raise ValueError(f"process {p} holds {int(m_p)} examples but none of the mesh's devices")
+        for k, n_k in zip(mine, even_counts(int(m_p), len(mine)), strict=True):
+            counts[k] = n_k
+    s = max(max(counts), 1)
+    columns = np.concatenate([k * s + np.arange(n_k) for k, n_k in enumerate(counts)]).astype(np.int32)
+    sharding = NamedSharding(mesh, P(None, mesh.axis_names))
+    here = [k for k, owner in enumerate(owners) if owner == jax.process_index()]
+    starts = np.cumsum([0] + [counts[k] for k in here])
+
+    def global_array(A):  # this process's device shards, each padded to s columns
+        pieces = [jax.device_put(jnp.pad(A[:, a:b], ((0, 0), (0, s - (b - a)))), mesh.devices.flat[k])
+                  for k, a, b in zip(here, starts[:-1], starts[1:], strict=True)]
+        return jax.make_array_from_single_device_arrays((A.shape[0], len(owners) * s), sharding, pieces)
+
+    return global_array(X), global_array(Y), columns
+
+
+def replicated(mesh, tree):
+    """tree's arrays (the same on every process) as arrays replicated over every device of mesh.
+
+    device_put takes host arrays for a sharding that spans other processes' devices, so each
+    leaf goes through NumPy (a PRNG key through its key data).
+    """
+    replicated = NamedSharding(mesh, P())
+
+    def put(x):
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.device_put(np.asarray(x), replicated)
+
+    return jax.tree.map(put, tree)
+
+
+
 # sweep passes these traced: a new value reuses the compiled sweep
 NUMERIC = ("beta", "beta1", "beta2", "epsilon", "lambd", "keep_prob")
 TRAIN_CHOICES = ("hidden", "output", "optimizer", "grads_from", "placement", "start", "num_iterations", "batch_size",
@@ -270,6 +326,8 @@ TRAIN_CHOICES = ("hidden", "output", "optimizer", "grads_from", "placement", "st
 def _train_one(key, learning_rate, hyper, X, Y, layer_dims, method, options):
     """One run of jaxbp.train from init_params(key): the key's first half inits, its second shuffles."""
     k_init, k_shuffle = jax.random.split(key)
+    from jaxbp.training import train  # training imports this module (process-local data)
+
     params = model.init_params(k_init, layer_dims, method=method, dtype=X.dtype)
     key = k_shuffle if options.get("batch_size") is not None or "keep_prob" in hyper else None
     return train(params, X, Y, learning_rate=learning_rate, key=key, **hyper, **options)

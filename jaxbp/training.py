@@ -73,11 +73,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxbp import activations, fast, shapes
+from jaxbp import activations, fast, parallel, shapes
 from jaxbp.optimizers import (
     OPTIMIZERS,
     Optimizer,
@@ -235,60 +234,6 @@ def choose_layout(layer_dims, m_batch):
     return "rows" if layer_dims[0] > m_batch else "columns"
 
 
-def even_counts(m, n_devices):
-    """n_k for m examples on D devices, as even as possible: the first m mod D shards get one more."""
-    return tuple(m // n_devices + (k < m % n_devices) for k in range(n_devices))
-
-
-def process_local_columns(mesh, X, Y):
-    """Lay this process's columns X (n_x, m_p), Y (n_y, m_p) on its devices of mesh; returns (X, Y, columns).
-
-    Every process calls it with its own m_p (any m_p >= 1, uneven too): the counts are gathered,
-    each process's m_p columns are split as evenly as possible over its devices in mesh order,
-    every device's shard zero-padded to s = max_k n_k columns. X, Y come back as global arrays
-    (n_x, D s), (n_y, D s) sharded by columns over every mesh axis; columns (m,) int32, the same
-    on every process, lists the real columns in order (m = sum_p m_p): example j of the global
-    batch is process 0's first, then process 1's, ..., as the mesh orders the devices.
-    """
-    owners = [d.process_index for d in mesh.devices.flat]
-    per_process = np.asarray(multihost_utils.process_allgather(np.int32(X.shape[1]))).reshape(-1)
-    counts = [0] * len(owners)
-    for p, m_p in enumerate(per_process):
-        mine = [k for k, owner in enumerate(owners) if owner == p]
-        if not mine and m_p > 0:
-            raise ValueError(f"process {p} holds {int(m_p)} examples but none of the mesh's devices")
-        for k, n_k in zip(mine, even_counts(int(m_p), len(mine)), strict=True):
-            counts[k] = n_k
-    s = max(max(counts), 1)
-    columns = np.concatenate([k * s + np.arange(n_k) for k, n_k in enumerate(counts)]).astype(np.int32)
-    sharding = NamedSharding(mesh, P(None, mesh.axis_names))
-    here = [k for k, owner in enumerate(owners) if owner == jax.process_index()]
-    starts = np.cumsum([0] + [counts[k] for k in here])
-
-    def global_array(A):  # this process's device shards, each padded to s columns
-        pieces = [jax.device_put(jnp.pad(A[:, a:b], ((0, 0), (0, s - (b - a)))), mesh.devices.flat[k])
-                  for k, a, b in zip(here, starts[:-1], starts[1:], strict=True)]
-        return jax.make_array_from_single_device_arrays((A.shape[0], len(owners) * s), sharding, pieces)
-
-    return global_array(X), global_array(Y), columns
-
-
-def _replicated(mesh, tree):
-    """tree's arrays (the same on every process) as arrays replicated over every device of mesh.
-
-    device_put takes host arrays for a sharding that spans other processes' devices, so each
-    leaf goes through NumPy (a PRNG key through its key data).
-    """
-    replicated = NamedSharding(mesh, P())
-
-    def put(x):
-        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
-        return jax.device_put(np.asarray(x), replicated)
-
-    return jax.tree.map(put, tree)
-
-
 def _positive_int(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -361,7 +306,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
     dropout = "keep_prob" in hyper
     columns = None
     if process_local:
-        X, Y, columns = process_local_columns(mesh, X, Y)
+        X, Y, columns = parallel.process_local_columns(mesh, X, Y)
         m = columns.size
     if batch_size is not None:
         _positive_int("batch_size", batch_size)
@@ -378,7 +323,7 @@ def train(params, X, Y, *, hidden="relu", output="sigmoid", optimizer: Optimizer
         layout = choose_layout(layer_dims, m if batch_size is None else batch_size)
     key = key if batch_size is not None or dropout else None
     if process_local:  # every other input is the same on every process: replicate it over the mesh
-        params, key, hyper, state, columns = _replicated(mesh, (params, key, hyper, state, columns))
+        params, key, hyper, state, columns = parallel.replicated(mesh, (params, key, hyper, state, columns))
     params, costs, state = _run_jit(params, X, Y, key, hyper, state, columns, hidden=hidden, output=output,
                                     optimizer=optimizer, schedule=schedule, grads_from=grads_from,
                                     placement=placement, start=start, num_iterations=num_iterations,
