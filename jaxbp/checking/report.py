@@ -14,7 +14,22 @@ from jaxbp.checking import diagnose
 
 class Rendered:
     """Text, Markdown and HTML of a report from its _table() -> (head, body) and _lines() -> (header, footer);
-    shared by Report and the layer checker's LayerReport."""
+    shared by Report and the layer checker's LayerReport; both hold rows with .name and .ok."""
+
+    @property
+    def ok(self):
+        return all(r.ok for r in self.rows)
+
+    @property
+    def wrong(self):
+        return tuple(r for r in self.rows if not r.ok)
+
+    def __getitem__(self, name):
+        """The Row called name ("dW2")."""
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
 
     def __str__(self):
         head, body = self._table()
@@ -56,21 +71,6 @@ class Report(Rendered):
     notes: tuple = ()
     fd: bool = False
     context: tuple = ()  # what was called and how its output was read (assignment, call, dA keys, stand-ins)
-
-    @property
-    def ok(self):
-        return all(r.ok for r in self.rows)
-
-    @property
-    def wrong(self):
-        return tuple(r for r in self.rows if not r.ok)
-
-    def __getitem__(self, name):
-        """The Row called name ("dW2")."""
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
 
     def _table(self):
         head = ["name", "rel error", "÷ bound", "verdict", "kind", "factor", "diagnosis"]

@@ -60,20 +60,6 @@ class LayerReport(Rendered):
     seed: int
     notes: tuple = ()
 
-    @property
-    def ok(self):
-        return all(r.ok for r in self.rows)
-
-    @property
-    def wrong(self):
-        return tuple(r for r in self.rows if not r.ok)
-
-    def __getitem__(self, name):
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise KeyError(f"no row {name!r}; rows are {', '.join(r.name for r in self.rows)}")
-
     def _table(self):
         head = ["name", "case", "rel error", "÷ bound", "verdict", "kind", "diagnosis"]
         body = []
